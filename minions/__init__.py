@@ -1,0 +1,45 @@
+"""minions: a small local model reads the documents, a frontier model plans and answers.
+
+Importing this package imports no provider SDK (ollama, openai, anthropic, llama_cpp)
+and no UI library; those load when a client or the app first needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import import_module
+from typing import Any
+
+from minions.clients import get_client
+from minions.errors import MinionsError
+from minions.types import Completion, Message, Usage
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+# public names resolved on first use, so `import minions` stays light
+_LAZY = {
+    "Document": "minions.documents",
+    "load_document": "minions.documents",
+    "load_documents": "minions.documents",
+    "price": "minions.pricing",
+}
+
+__all__ = [
+    "Completion",
+    "Message",
+    "MinionsError",
+    "Usage",
+    "get_client",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'minions' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,104 @@
+"""Model clients, named by spec strings ``provider:model``.
+
+Providers register under the entry-point group ``minions.clients``; the built-in ones
+use the same mechanism (see ``pyproject.toml``), so a provider in another package is
+a first-class citizen::
+
+    [project.entry-points."minions.clients"]
+    myprovider = "mypackage.client:MyClient"   # a Client subclass: MyClient(model, **kwargs)
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from minions.clients.base import (
+    Capabilities,
+    Client,
+    LimitedClient,
+    RetryingClient,
+    WrapperClient,
+)
+from minions.errors import ConfigurationError, UnknownProviderError
+
+__all__ = [
+    "Capabilities",
+    "Client",
+    "LimitedClient",
+    "RetryingClient",
+    "WrapperClient",
+    "get_client",
+    "parse_spec",
+    "provider_class",
+    "providers",
+]
+
+GROUP = "minions.clients"
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split ``"provider:model"`` at the first colon (models may contain colons:
+    ``ollama:qwen2.5:3b``). ``"scripted:"`` has an empty model."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ConfigurationError(
+            f"client spec {spec!r} must look like 'provider:model', e.g. "
+            "'openai:gpt-4o-mini', 'ollama:qwen2.5:3b' or 'llamacpp:qwen2.5-coder-0.5b'"
+        )
+    provider, model = spec.split(":", 1)
+    provider = provider.strip().lower()
+    if not provider:
+        raise ConfigurationError(f"client spec {spec!r} has no provider before the colon")
+    return provider, model.strip()
+
+
+@cache
+def providers() -> dict[str, EntryPoint]:
+    """Registered providers by name."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def provider_class(provider: str) -> type[Client]:
+    """The registered :class:`Client` subclass for ``provider`` (no SDK is imported)."""
+    known = providers()
+    if provider not in known:
+        names = ", ".join(sorted(known)) or "none (is minions installed? pip install -e .)"
+        raise UnknownProviderError(f"unknown provider {provider!r}; known providers: {names}")
+    cls = known[provider].load()
+    if not (inspect.isclass(cls) and issubclass(cls, Client)):
+        raise ConfigurationError(
+            f"entry point {provider!r} in group {GROUP} is {cls!r}, not a Client subclass"
+        )
+    return cls
+
+
+def get_client(
+    spec: str | Client,
+    *,
+    retries: int = 3,
+    max_concurrency: int | None = None,
+    **kwargs: Any,
+) -> Client:
+    """Resolve a spec such as ``"openai:gpt-4o-mini"`` into a ready client.
+
+    ``kwargs`` go to the provider (e.g. ``base_url=`` for ``openai:``, ``replies=``
+    for ``scripted:``). The client comes wrapped: transient errors are retried
+    ``retries`` times with backoff, and ``max_concurrency`` caps calls in flight.
+    A :class:`Client` instance is returned as is.
+    """
+    if isinstance(spec, Client):
+        return spec
+    provider, model = parse_spec(spec)
+    cls = provider_class(provider)
+    try:
+        inspect.signature(cls).bind(model, **kwargs)
+    except TypeError as exc:
+        raise ConfigurationError(f"{spec}: {exc}") from None
+    client: Client = cls(model, **kwargs)  # type: ignore[call-arg]
+    if retries > 0:
+        client = RetryingClient(client, attempts=retries + 1)
+    if max_concurrency is not None:
+        client = LimitedClient(client, max_concurrency)
+    return client

@@ -1,0 +1,68 @@
+"""Every error the library raises on purpose derives from ``MinionsError``.
+
+Messages say what went wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class MinionsError(Exception):
+    """Base class of the library's errors."""
+
+
+class ConfigurationError(MinionsError, ValueError):
+    """A spec, option or argument that cannot work as given."""
+
+
+class MissingDependencyError(MinionsError, ImportError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str, what: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{what} needs the '{package}' package, which is not installed. "
+            f"Install it with: pip install 'minions[{extra}]'"
+        )
+
+
+class UnknownProviderError(ConfigurationError):
+    """A client spec names a provider nobody registered."""
+
+
+class ProviderError(MinionsError):
+    """A model provider refused or failed a request.
+
+    ``transient`` errors (rate limits, 5xx, timeouts, dropped connections) are worth
+    retrying; the others (bad key, bad request, unknown model) are not.
+    """
+
+    transient: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status_code: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status_code = status_code
+        self.retry_after_s = retry_after_s
+        prefix = f"{provider}: " if provider else ""
+        super().__init__(prefix + message)
+
+
+class TransientProviderError(ProviderError):
+    """Rate limit, server error, timeout or dropped connection: retry later."""
+
+    transient = True
+
+
+class AuthenticationError(ProviderError):
+    """The provider rejected the credentials."""
+
+
+class ContextWindowExceeded(ProviderError):
+    """The prompt does not fit in the model's context window."""
