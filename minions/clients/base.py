@@ -28,6 +28,7 @@ from tenacity import (
 )
 
 from minions.errors import ContextWindowExceeded, ProviderError
+from minions.tokens import approx_tokens
 from minions.types import Completion, FinishReason, Message, Usage
 
 logger = logging.getLogger(__name__)
@@ -108,18 +109,6 @@ def as_messages(messages: str | Sequence[Message | dict[str, Any]]) -> list[Mess
 
 
 # --- helpers providers share -------------------------------------------------------
-
-_TOKEN_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-
-def approx_tokens(text: str) -> int:
-    """A tokenizer-free token estimate: words and punctuation marks, at least chars/4.
-
-    Close enough to BPE counts of English prose to size context windows and to report
-    realistic usage from test doubles.
-    """
-    return max(len(_TOKEN_RE.findall(text)), (len(text) + 3) // 4)
-
 
 def approx_message_tokens(messages: Sequence[Message]) -> int:
     """Estimate of a chat prompt's size, with a few tokens of template per message."""
