@@ -23,11 +23,11 @@ from minions.clients.base import (
     Capabilities,
     Client,
     approx_message_tokens,
-    approx_tokens,
     check_fits,
     make_completion,
 )
 from minions.errors import MinionsError, TransientProviderError
+from minions.tokens import approx_tokens
 from minions.types import Completion, FinishReason, Message, Usage
 
 
