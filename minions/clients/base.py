@@ -256,7 +256,7 @@ class RetryingClient(WrapperClient):
     ) -> None:
         super().__init__(wrapped)
         self.attempts = attempts
-        self._wait = _wait_for(wait_exponential_jitter(initial=initial_wait_s, max=max_wait_s))
+        self._wait = _wait_for(wait_exponential_jitter(multiplier=initial_wait_s, max=max_wait_s))
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

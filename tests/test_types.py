@@ -1,0 +1,43 @@
+import pytest
+from pydantic import ValidationError
+
+from minions.types import Completion, Message, Usage
+
+
+def test_usage_adds_every_field():
+    a = Usage(input_tokens=10, output_tokens=2, cached_input_tokens=4, calls=1)
+    b = Usage(input_tokens=5, output_tokens=3, cached_input_tokens=0, calls=2)
+    assert a + b == Usage(input_tokens=15, output_tokens=5, cached_input_tokens=4, calls=3)
+
+
+def test_usage_zero_is_identity_and_sum_works():
+    a = Usage(input_tokens=7, output_tokens=1, calls=1)
+    assert Usage() + a == a
+    assert sum([a, a, a]) == Usage(input_tokens=21, output_tokens=3, calls=3)
+    assert sum([], Usage()) == Usage()
+    assert not Usage()
+    assert a.total_tokens == 8
+
+
+def test_usage_rejects_negative_and_unknown_fields():
+    with pytest.raises(ValidationError):
+        Usage(input_tokens=-1)
+    with pytest.raises(ValidationError):
+        Usage(tokens=3)
+
+
+def test_usage_does_not_add_to_other_types():
+    with pytest.raises(TypeError):
+        Usage() + 3  # type: ignore[operator]
+
+
+def test_message_helpers_and_validation():
+    assert Message.user("hi") == Message(role="user", content="hi")
+    assert Message.system("s").role == "system"
+    with pytest.raises(ValidationError):
+        Message(role="tool", content="x")
+
+
+def test_completion_truncated_flag():
+    assert Completion(text="x", finish_reason="length").truncated
+    assert not Completion(text="x").truncated
