@@ -66,3 +66,17 @@ class AuthenticationError(ProviderError):
 
 class ContextWindowExceeded(ProviderError):
     """The prompt does not fit in the model's context window."""
+
+
+class BudgetExceeded(MinionsError):
+    """A run reached its spending limit."""
+
+
+class RunFailed(MinionsError):
+    """A run ended without an answer; ``result`` holds everything it did."""
+
+    def __init__(self, result: object) -> None:
+        self.result = result
+        status = getattr(result, "status", "error")
+        error = getattr(result, "error", None) or "no answer"
+        super().__init__(f"run ended with status {status!r}: {error}")

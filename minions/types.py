@@ -89,3 +89,185 @@ class Completion(BaseModel):
     @property
     def truncated(self) -> bool:
         return self.finish_reason == "length"
+
+
+# --- what a protocol run returns ----------------------------------------------------
+
+RunStatus = Literal["answered", "budget_exceeded", "error"]
+
+
+class Cost(BaseModel):
+    """Dollars of a run, next to what the same task would cost remote-only.
+
+    ``None`` means unpriced (no known price for the model), never $0.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    remote_usd: float | None = None
+    local_usd: float | None = 0.0
+    remote_only_usd: float | None = None
+    priced_as: str = Field(default="", description="model whose prices were used for remote")
+    note: str = ""
+
+    @property
+    def total_usd(self) -> float | None:
+        if self.remote_usd is None or self.local_usd is None:
+            return None
+        return self.remote_usd + self.local_usd
+
+    @property
+    def savings_ratio(self) -> float | None:
+        """How many times cheaper than remote-only (``remote_only_usd / total_usd``)."""
+        total = self.total_usd
+        if total is None or self.remote_only_usd is None:
+            return None
+        if total == 0:
+            return None if self.remote_only_usd == 0 else float("inf")
+        return self.remote_only_usd / total
+
+
+class Timings(BaseModel):
+    """Wall-clock seconds; ``local_s`` and ``remote_s`` are time spent waiting on each
+    role's calls (overlapping calls count once), ``overhead_s`` the rest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total_s: float = 0.0
+    local_s: float = 0.0
+    remote_s: float = 0.0
+
+    @property
+    def overhead_s(self) -> float:
+        return max(0.0, self.total_s - self.local_s - self.remote_s)
+
+
+class Turn(BaseModel):
+    """One call of one role: what it was asked and what it answered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["local", "remote"]
+    purpose: str
+    prompt: str
+    reply: str
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0.0
+    error: str | None = None
+
+
+class ChunkRef(BaseModel):
+    """Where a job read: a document and a page span (1-based, inclusive)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc: str
+    index: int
+    page_start: int
+    page_end: int
+
+    @property
+    def pages(self) -> str:
+        if self.page_start == self.page_end:
+            return f"p. {self.page_start}"
+        return f"pp. {self.page_start}-{self.page_end}"
+
+
+class JobOutput(BaseModel):
+    """What the local model returns for one job; ``answer`` null means the chunk does
+    not hold what the task asks for."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    explanation: str = ""
+    citation: str | None = None
+    answer: str | None = None
+
+    @property
+    def abstained(self) -> bool:
+        return self.answer is None or not str(self.answer).strip()
+
+
+class JobRecord(BaseModel):
+    """One local job: a task on a chunk, one sample, and its outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: int
+    task_id: int
+    task: str
+    advice: str = ""
+    chunk: ChunkRef
+    sample: int = 0
+    output: JobOutput | None = None
+    error: str | None = None
+    attempts: int = 1
+    latency_s: float = 0.0
+    usage: Usage = Field(default_factory=Usage)
+
+    @property
+    def abstained(self) -> bool:
+        return self.output is None or self.output.abstained
+
+
+class Round(BaseModel):
+    """One round of a protocol: the remote's turns, the code it wrote, the jobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    turns: list[Turn] = Field(default_factory=list)
+    code: str | None = None
+    jobs: list[JobRecord] = Field(default_factory=list)
+    decision: str | None = None
+    feedback: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class Result(BaseModel):
+    """Everything a run produced; ``to_json()`` / ``from_json()`` round-trip it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: str
+    task: str
+    answer: str | None
+    status: RunStatus = "answered"
+    error: str | None = None
+    citations: list[str] = Field(default_factory=list)
+    local_model: str = ""
+    remote_model: str = ""
+    documents: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+    usage: dict[str, Usage] = Field(default_factory=dict)
+    cost: Cost = Field(default_factory=Cost)
+    timings: Timings = Field(default_factory=Timings)
+    rounds: list[Round] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def local_usage(self) -> Usage:
+        return self.usage.get("local", Usage())
+
+    @property
+    def remote_usage(self) -> Usage:
+        return self.usage.get("remote", Usage())
+
+    @property
+    def jobs(self) -> list[JobRecord]:
+        return [job for r in self.rounds for job in r.jobs]
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Result:
+        return cls.model_validate_json(text)
+
+    def raise_for_status(self) -> Result:
+        """Raise :class:`minions.errors.RunFailed` unless the run answered."""
+        from minions.errors import RunFailed
+
+        if self.status != "answered":
+            raise RunFailed(self)
+        return self
