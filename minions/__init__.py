@@ -20,6 +20,9 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # public names resolved on first use, so `import minions` stays light
 _LAZY = {
+    "ask": "minions.api",
+    "ask_async": "minions.api",
+    "Result": "minions.types",
     "Document": "minions.documents",
     "load_document": "minions.documents",
     "load_documents": "minions.documents",

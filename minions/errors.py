@@ -80,3 +80,7 @@ class RunFailed(MinionsError):
         status = getattr(result, "status", "error")
         error = getattr(result, "error", None) or "no answer"
         super().__init__(f"run ended with status {status!r}: {error}")
+
+
+class ProtocolError(MinionsError):
+    """A protocol could not go on, e.g. a model kept replying in an unusable form."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length"]
@@ -182,6 +182,16 @@ class JobOutput(BaseModel):
     explanation: str = ""
     citation: str | None = None
     answer: str | None = None
+
+    @field_validator("explanation", "citation", "answer", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        # small models answer 42 or ["a", "b"] where a string is asked for
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, list):
+            return "; ".join(str(v) for v in value)
+        return value
 
     @property
     def abstained(self) -> bool:

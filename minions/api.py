@@ -1,0 +1,89 @@
+"""The one-call entry points: ``minions.ask`` and ``minions.ask_async``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from minions.clients import Client, get_client
+from minions.documents import Document, load_document
+from minions.events import Events, Sink
+from minions.types import Result
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOCAL = "llamacpp:qwen2.5-coder-0.5b"
+OFFLINE_REMOTE = "llamacpp:qwen2.5-coder-1.5b"
+#: what an offline run is priced as, so it still reports cloud dollars
+OFFLINE_PRICE_AS = "openai:gpt-4o"
+STAND_IN_NOTE = (
+    f"the remote is the offline stand-in {OFFLINE_REMOTE}, a 1.5B model nowhere near a "
+    "frontier model; set OPENAI_API_KEY or ANTHROPIC_API_KEY, or pass remote=, for real "
+    f"answers. Its usage is priced as {OFFLINE_PRICE_AS}."
+)
+
+DocumentsArg = str | Path | Document | Sequence[str | Path | Document]
+
+
+def default_remote() -> str:
+    """``openai:gpt-4o-mini`` with OPENAI_API_KEY, else ``anthropic:claude-haiku-4-5``
+    with ANTHROPIC_API_KEY, else the offline stand-in pack."""
+    if os.environ.get("OPENAI_API_KEY"):
+        return "openai:gpt-4o-mini"
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return "anthropic:claude-haiku-4-5"
+    return OFFLINE_REMOTE
+
+
+def as_documents(documents: DocumentsArg) -> list[Document]:
+    """Paths, raw text or Documents, one or many, as a list of Documents."""
+    if isinstance(documents, (str, Path, Document)):
+        documents = [documents]
+    return [load_document(d) for d in documents]
+
+
+async def ask_async(
+    task: str,
+    documents: DocumentsArg,
+    *,
+    protocol: str = "minions",
+    local: str | Client | None = None,
+    remote: str | Client | None = None,
+    events: Events | Sink | None = None,
+    price_as: str | None = None,
+    **config: Any,
+) -> Result:
+    """Answer ``task`` over ``documents`` with a protocol; ``config`` are its options.
+
+    ``local`` defaults to the ``qwen2.5-coder-0.5b`` offline pack; ``remote`` to
+    :func:`default_remote`. See ``minions protocols`` for each protocol's options.
+    """
+    from protocols.base import get_protocol  # the registry; protocols depend on the core
+
+    strategy = get_protocol(protocol)(**config)
+    docs = as_documents(documents)
+    remote_spec = remote if remote is not None else default_remote()
+    stand_in = remote is None and remote_spec == OFFLINE_REMOTE
+    if stand_in:
+        logger.warning(STAND_IN_NOTE)
+        price_as = price_as or OFFLINE_PRICE_AS
+    result = await strategy.run(
+        task,
+        docs,
+        local=get_client(local or DEFAULT_LOCAL),
+        remote=get_client(remote_spec),
+        events=events,
+        price_as=price_as,
+    )
+    if stand_in:
+        result.notes.insert(0, STAND_IN_NOTE)
+    return result
+
+
+def ask(task: str, documents: DocumentsArg, **kwargs: Any) -> Result:
+    """Blocking :func:`ask_async` (not for use inside a running event loop)."""
+    return asyncio.run(ask_async(task, documents, **kwargs))

@@ -1,0 +1,135 @@
+"""The protocol abstraction and its registry.
+
+A protocol is a strategy for answering a task over documents with a local and a
+remote model. It implements one coroutine, :meth:`Protocol.run`, and declares its
+options as a pydantic ``Config`` (unknown options are errors). Protocols register under
+the entry-point group ``minions.protocols``; the built-ins use the same mechanism, so a
+protocol in another package is a first-class citizen::
+
+    [project.entry-points."minions.protocols"]
+    my_protocol = "mypackage.proto:MyProtocol"
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from minions.clients import Client
+from minions.documents import Document
+from minions.errors import ConfigurationError
+from minions.events import Events, Sink
+from minions.types import Result
+
+GROUP = "minions.protocols"
+
+
+class ProtocolConfig(BaseModel):
+    """Base of every protocol's options: unknown options are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Protocol(ABC):
+    """A strategy for local-remote collaboration."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]] = ProtocolConfig
+    #: one line for listings
+    summary: ClassVar[str] = ""
+
+    def __init__(self, config: BaseModel | None = None, **options: Any) -> None:
+        if config is not None and options:
+            raise ConfigurationError("pass either a config object or options, not both")
+        if config is None:
+            config = make_config(self.Config, options, self.name)
+        elif not isinstance(config, self.Config):
+            raise ConfigurationError(
+                f"{self.name} expects a {self.Config.__name__}, got {type(config).__name__}"
+            )
+        self.config = config
+
+    @abstractmethod
+    async def run(
+        self,
+        task: str,
+        documents: Sequence[Document],
+        *,
+        local: Client,
+        remote: Client,
+        events: Events | Sink | None = None,
+        price_as: str | None = None,
+    ) -> Result:
+        """Answer ``task`` over ``documents``. ``price_as`` prices remote usage as if
+        it had run on another model (``provider:model``)."""
+
+
+def make_config(config_cls: type[BaseModel], options: dict[str, Any], name: str) -> BaseModel:
+    """Validate ``options`` into ``config_cls`` with a message that lists the options."""
+    try:
+        return config_cls(**options)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        known = ", ".join(config_cls.model_fields) or "none"
+        raise ConfigurationError(
+            f"invalid options for protocol {name!r}: {problems}. Known options: {known}"
+        ) from None
+
+
+@cache
+def _registered() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def available() -> list[str]:
+    """Names of every registered protocol."""
+    return sorted(_registered())
+
+
+def get_protocol(name: str) -> type[Protocol]:
+    """The registered protocol class called ``name``."""
+    registered = _registered()
+    if name not in registered:
+        known = ", ".join(sorted(registered)) or "none (is minions installed? pip install -e .)"
+        raise ConfigurationError(f"unknown protocol {name!r}; registered protocols: {known}")
+    cls = registered[name].load()
+    if not (inspect.isclass(cls) and issubclass(cls, Protocol)):
+        raise ConfigurationError(f"entry point {name!r} in {GROUP} is not a Protocol subclass")
+    return cls
+
+
+class OptionInfo(BaseModel):
+    name: str
+    type: str
+    default: Any
+    description: str = ""
+    choices: list[Any] | None = None
+
+
+def describe_options(protocol: type[Protocol]) -> list[OptionInfo]:
+    """A protocol's options with types, defaults and choices (CLI and app listings)."""
+    from typing import Literal, get_args, get_origin
+
+    infos = []
+    for name, field in protocol.Config.model_fields.items():
+        annotation = field.annotation
+        choices = list(get_args(annotation)) if get_origin(annotation) is Literal else None
+        type_name = getattr(annotation, "__name__", None) or str(annotation)
+        infos.append(
+            OptionInfo(
+                name=name,
+                type="choice" if choices else type_name.replace("typing.", ""),
+                default=field.get_default(call_default_factory=True),
+                description=field.description or "",
+                choices=choices,
+            )
+        )
+    return infos

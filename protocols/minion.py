@@ -1,0 +1,121 @@
+"""Minion: the remote chats with the local model, which reads the whole context.
+
+The remote never sees the documents. Each round it either asks the local model one
+question or answers; the local model answers from the full context. The last round
+forces an answer. The paper's "naive" protocol: cheapest, and weakest on long documents
+because one small model must read everything at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from minions.clients import Client
+from minions.clients.base import approx_message_tokens
+from minions.documents import Document
+from minions.errors import ContextWindowExceeded, ProtocolError
+from minions.events import Events, Sink
+from minions.types import Message, Result
+from protocols.base import Protocol, ProtocolConfig
+from protocols.prompts import render
+from protocols.run import Run, render_documents, render_metadata
+
+
+class MinionConfig(ProtocolConfig):
+    max_rounds: int = Field(default=3, ge=1, le=20, description="questions the remote may ask")
+    local_max_tokens: int = Field(default=384, ge=16, description="longest local reply")
+    remote_max_tokens: int = Field(default=512, ge=16, description="longest remote reply")
+    max_json_attempts: int = Field(
+        default=3, ge=1, description="calls to get a well-formed remote reply"
+    )
+
+
+class RemoteTurn(BaseModel):
+    decision: Literal["ask", "answer"]
+    message: str
+
+
+class Minion(Protocol):
+    name = "minion"
+    summary = "the remote asks the local model questions; the local model reads everything"
+    Config = MinionConfig
+
+    async def run(
+        self,
+        task: str,
+        documents: Sequence[Document],
+        *,
+        local: Client,
+        remote: Client,
+        events: Events | Sink | None = None,
+        price_as: str | None = None,
+    ) -> Result:
+        run = Run(self, task, documents, local=local, remote=remote, events=events, price_as=price_as)
+        return await run.execute(self._chat(run))
+
+    async def _chat(self, run: Run) -> None:
+        config: MinionConfig = self.config  # type: ignore[assignment]
+        local_history = [
+            Message.system(render("minion_local_system", documents=render_documents(run.documents)))
+        ]
+        needed = approx_message_tokens(local_history) + config.local_max_tokens * config.max_rounds
+        window = run.local.capabilities.context_window
+        if window is not None and needed > window:
+            raise ContextWindowExceeded(
+                f"minion gives the local model every document at once (about {needed} tokens "
+                f"with its replies) but {run.local.spec} takes {window}. Use protocol "
+                "'minions', which reads the documents in chunks, or a local model with a "
+                "larger window."
+            )
+        remote_history = [
+            Message.system(
+                render(
+                    "minion_remote_system",
+                    metadata=render_metadata(run.documents),
+                    task=run.task,
+                    max_rounds=config.max_rounds,
+                )
+            ),
+            Message.user(render("minion_remote_start")),
+        ]
+        for index in range(1, config.max_rounds + 2):
+            round_ = run.new_round()
+            final = index > config.max_rounds
+            turn = await run.call_json(
+                "remote",
+                remote_history,
+                RemoteTurn,
+                purpose="final answer" if final else "question",
+                round=round_,
+                attempts=config.max_json_attempts,
+                max_tokens=config.remote_max_tokens,
+            )
+            if turn is None:
+                raise ProtocolError(
+                    f"the remote gave no usable reply in {config.max_json_attempts} attempts "
+                    f"({round_.notes[-1]}); try a stronger remote model"
+                )
+            remote_history.append(Message.assistant(turn.model_dump_json()))
+            if turn.decision == "answer" or final:
+                round_.decision = "final"
+                run.answer = turn.message.strip()
+                return
+            round_.decision = "ask"
+            local_history.append(Message.user(turn.message))
+            reply = await run.call(
+                "local",
+                local_history,
+                purpose="answer question",
+                round=round_,
+                max_tokens=config.local_max_tokens,
+                temperature=0.0,
+            )
+            local_history.append(Message.assistant(reply.text))
+            last_question = index == config.max_rounds
+            instruction = render("minion_remote_final" if last_question else "minion_remote_continue")
+            remote_history.append(
+                Message.user(render("minion_remote_reply", reply=reply.text, instruction=instruction))
+            )

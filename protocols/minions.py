@@ -1,0 +1,577 @@
+"""MinionS: the remote plans in code, local models read chunks, the remote aggregates.
+
+Per round:
+
+1. The remote reads the task and document metadata (never the text) and writes
+   ``prepare_jobs(chunks, previous_jobs)``; the code runs in the sandbox with the
+   chunkers in scope. A failure goes back to the remote with the error. With
+   ``plan="json"`` (for small remotes) it returns a list of tasks instead, and every
+   task runs on every chunk (or on the chunks retrieval ranks highest).
+2. Jobs fan out to the local model, chunk-major so a prompt cache reads each chunk
+   once, with bounded concurrency. Each returns a ``JobOutput``; abstentions are
+   dropped, invalid or truncated outputs are retried once and then counted.
+3. The remote sees the surviving outputs grouped by task and answers, or asks for
+   another round with feedback that reaches the next round's planning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from minions import sandbox
+from minions.chunking import Chunk, chunk
+from minions.clients import Client
+from minions.documents import Document
+from minions.errors import ContextWindowExceeded, ProtocolError
+from minions.events import Events, JobDone, JobsPlanned, PlannedJob, RoundFinished, Sink
+from minions.retrieval import rank_chunks
+from minions.types import ChunkRef, JobOutput, JobRecord, Message, Result, Round
+from protocols.base import Protocol, ProtocolConfig
+from protocols.prompts import render
+from protocols.run import Run, render_metadata
+
+logger = logging.getLogger(__name__)
+
+Chunking = Literal["pages", "chars", "tokens", "paragraphs", "sections"]
+
+# the name of each chunker's size argument
+_SIZE_ARGUMENT = {
+    "pages": "pages_per_chunk",
+    "chars": "size",
+    "tokens": "size",
+    "paragraphs": "max_chars",
+    "sections": "max_chars",
+}
+
+
+class MinionsConfig(ProtocolConfig):
+    max_rounds: int = Field(default=2, ge=1, le=10, description="rounds of plan, read, aggregate")
+    num_tasks_per_round: int = Field(default=3, ge=1, le=20, description="distinct tasks a round")
+    num_samples_per_task: int = Field(
+        default=1, ge=1, le=10, description="local samples per job (temperature > 0 when > 1)"
+    )
+    chunking: Chunking = Field(default="pages", description="how documents are split")
+    chunk_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="chunk size in the chunker's unit (pages, characters or tokens); "
+        "None for its default",
+    )
+    max_jobs_per_round: int = Field(default=64, ge=1, description="jobs run per round at most")
+    retrieval_top_k: int | None = Field(
+        default=None, ge=1, description="read only the k chunks BM25 ranks highest per task"
+    )
+    plan: Literal["code", "json"] = Field(
+        default="code", description="remote writes prepare_jobs code, or a JSON list of tasks"
+    )
+    max_code_attempts: int = Field(default=3, ge=1, description="tries to get code that runs")
+    max_json_attempts: int = Field(default=3, ge=1, description="tries to get well-formed JSON")
+    max_remote_usd: float | None = Field(
+        default=None, gt=0, description="stop when remote spending reaches this many dollars"
+    )
+    local_max_tokens: int = Field(default=384, ge=16, description="longest job output")
+    remote_max_tokens: int = Field(default=1024, ge=64, description="longest remote reply")
+    sample_temperature: float = Field(default=0.7, gt=0.0, le=2.0)
+    max_concurrency: int | None = Field(
+        default=None, ge=1, description="local calls at once; None: the local client's own limit"
+    )
+    sandbox_timeout_s: float = Field(default=30.0, gt=0, description="time limit of plan code")
+
+
+class PlannedTask(BaseModel):
+    task: str = Field(min_length=1)
+    advice: str = ""
+
+
+class Plan(BaseModel):
+    tasks: list[PlannedTask] = Field(min_length=1)
+
+
+class Synthesis(BaseModel):
+    decision: Literal["final", "continue"]
+    answer: str | None = None
+    explanation: str = ""
+    feedback: str | None = None
+    scratchpad: str | None = None
+
+    @model_validator(mode="after")
+    def _final_needs_answer(self) -> Synthesis:
+        if self.decision == "final" and not (self.answer and self.answer.strip()):
+            raise ValueError('decision "final" needs a non-empty "answer"')
+        return self
+
+
+class FinalSynthesis(Synthesis):
+    decision: Literal["final"] = "final"  # type: ignore[assignment]
+
+
+class Manifest(BaseModel):
+    """A job as ``prepare_jobs`` returns it, validated in the parent."""
+
+    chunk: Chunk
+    task_id: int
+    task: str = Field(min_length=1)
+    advice: str = ""
+
+
+class _Job(BaseModel):
+    job_id: int
+    manifest: Manifest
+    sample: int
+
+    @property
+    def chunk_key(self) -> tuple[str, int, int]:
+        c = self.manifest.chunk
+        return (c.doc, c.start, c.end)
+
+
+def chunk_ref(c: Chunk) -> ChunkRef:
+    return ChunkRef(doc=c.doc, index=c.index, page_start=c.page_start, page_end=c.page_end)
+
+
+_CODE_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def extract_code(text: str) -> str:
+    """The code in a reply: its first fenced block, else the whole reply."""
+    blocks = _CODE_RE.findall(text)
+    if blocks:
+        with_function = [b for b in blocks if "def prepare_jobs" in b]
+        return (with_function or blocks)[0].strip()
+    return text.strip().removeprefix("```python").removeprefix("```").removesuffix("```").strip()
+
+
+class MinionS(Protocol):
+    name = "minions"
+    summary = "the remote writes tasks as code, local models read chunks in parallel"
+    Config = MinionsConfig
+
+    async def run(
+        self,
+        task: str,
+        documents: Sequence[Document],
+        *,
+        local: Client,
+        remote: Client,
+        events: Events | Sink | None = None,
+        price_as: str | None = None,
+    ) -> Result:
+        config: MinionsConfig = self.config  # type: ignore[assignment]
+        run = Run(
+            self,
+            task,
+            documents,
+            local=local,
+            remote=remote,
+            events=events,
+            price_as=price_as,
+            max_remote_usd=config.max_remote_usd,
+        )
+        return await run.execute(_Rounds(run, config).go())
+
+
+class _Rounds:
+    """The state of one MinionS run across rounds."""
+
+    def __init__(self, run: Run, config: MinionsConfig) -> None:
+        self.run = run
+        self.config = config
+        self.chunks = self._make_chunks()
+        self.scratchpad = ""
+        self.feedback = ""
+        self.next_job_id = 0
+        self.job_chunks: dict[int, Chunk] = {}
+
+    def _make_chunks(self) -> list[Chunk]:
+        kwargs = {}
+        if self.config.chunk_size is not None:
+            kwargs[_SIZE_ARGUMENT[self.config.chunking]] = self.config.chunk_size
+        chunks = [
+            c
+            for doc in self.run.documents
+            for c in chunk(doc, self.config.chunking, **kwargs)
+            if c.text.strip()
+        ]
+        if not chunks:
+            raise ProtocolError("the documents have no text to read (every page is empty)")
+        return chunks
+
+    # --- the loop ------------------------------------------------------------------
+
+    async def go(self) -> None:
+        for index in range(1, self.config.max_rounds + 1):
+            round_ = self.run.new_round()
+            final = index == self.config.max_rounds
+            jobs = await self.plan(round_)
+            await self.execute_jobs(round_, jobs)
+            synthesis = await self.synthesize(round_, final)
+            round_.decision = synthesis.decision
+            round_.feedback = synthesis.feedback
+            self.run.events(
+                RoundFinished(
+                    run_id=self.run.id,
+                    round=round_.index,
+                    decision=synthesis.decision,
+                    feedback=synthesis.feedback,
+                )
+            )
+            if synthesis.answer:
+                self.run.answer = synthesis.answer.strip()
+                self.run.citations = _citations(round_)
+            if synthesis.decision == "final":
+                return
+            self.scratchpad = synthesis.scratchpad or self.scratchpad
+            self.feedback = synthesis.feedback or ""
+
+    # --- 1. planning ------------------------------------------------------------------
+
+    def context(self, chunks: Sequence[Chunk]) -> str:
+        history = ""
+        if len(self.run.rounds) > 1:
+            history = render(
+                "minions_history",
+                rounds="\n".join(_round_summary(r) for r in self.run.rounds[:-1]),
+                scratchpad=self.scratchpad or "(none)",
+                feedback=self.feedback or "(none)",
+            )
+        size = self.config.chunk_size or "default"
+        return render(
+            "minions_context",
+            task=self.run.task,
+            metadata=render_metadata(self.run.documents),
+            chunk_count=len(chunks),
+            chunking=f"by {self.config.chunking}, size {size}",
+            history=history,
+        )
+
+    async def plan(self, round_: Round) -> list[_Job]:
+        manifests: list[Manifest] | None = None
+        if self.config.plan == "code":
+            chunks = self.retrieve(self.run.task, self.chunks)
+            manifests = await self.plan_with_code(round_, chunks)
+            if manifests is None:
+                round_.notes.append("no working code; fell back to a JSON plan for this round")
+        if manifests is None:
+            manifests = await self.plan_with_json(round_)
+        jobs = self.to_jobs(round_, manifests)
+        self.run.events(
+            JobsPlanned(
+                run_id=self.run.id,
+                round=round_.index,
+                code=round_.code,
+                jobs=[
+                    PlannedJob(
+                        job_id=j.job_id,
+                        task_id=j.manifest.task_id,
+                        task=j.manifest.task,
+                        chunk=chunk_ref(j.manifest.chunk),
+                        sample=j.sample,
+                    )
+                    for j in jobs
+                ],
+            )
+        )
+        return jobs
+
+    def retrieve(self, query: str, chunks: list[Chunk]) -> list[Chunk]:
+        k = self.config.retrieval_top_k
+        if k is None or k >= len(chunks):
+            return chunks
+        top = {id(s.chunk) for s in rank_chunks(query, chunks, k)}
+        return [c for c in chunks if id(c) in top]  # keep document order
+
+    def _system(self) -> Message:
+        return Message.system(render("minions_system"))
+
+    async def plan_with_code(self, round_: Round, chunks: list[Chunk]) -> list[Manifest] | None:
+        conversation = [
+            self._system(),
+            Message.user(
+                render(
+                    "minions_code",
+                    context=self.context(chunks),
+                    num_tasks=self.config.num_tasks_per_round,
+                    max_jobs=self.config.max_jobs_per_round,
+                )
+            ),
+        ]
+        kwargs = {
+            "chunks": [c.model_dump() for c in chunks],
+            "previous_jobs": self.previous_jobs(),
+        }
+        for attempt in range(1, self.config.max_code_attempts + 1):
+            completion = await self.run.call(
+                "remote",
+                conversation,
+                purpose="code",
+                round=round_,
+                max_tokens=self.config.remote_max_tokens,
+            )
+            round_.code = extract_code(completion.text)
+            try:
+                value = await sandbox.run_async(
+                    round_.code,
+                    "prepare_jobs",
+                    kwargs,
+                    timeout_s=self.config.sandbox_timeout_s,
+                    scope="protocols.sandbox_scope",
+                )
+                return _validate_manifests(value)
+            except (sandbox.SandboxError, ProtocolError) as exc:
+                error = str(exc)
+            note = f"code attempt {attempt}/{self.config.max_code_attempts} failed: {error}"
+            logger.info(note)
+            round_.notes.append(note)
+            conversation += [
+                Message.assistant(completion.text),
+                Message.user(render("minions_code_retry", error=error)),
+            ]
+        return None
+
+    async def plan_with_json(self, round_: Round) -> list[Manifest]:
+        conversation = [
+            self._system(),
+            Message.user(
+                render(
+                    "minions_plan",
+                    context=self.context(self.chunks),
+                    num_tasks=self.config.num_tasks_per_round,
+                )
+            ),
+        ]
+        plan = await self.run.call_json(
+            "remote",
+            conversation,
+            Plan,
+            purpose="plan",
+            round=round_,
+            attempts=self.config.max_json_attempts,
+            max_tokens=self.config.remote_max_tokens,
+        )
+        if plan is None:
+            raise ProtocolError(
+                f"the remote gave no usable plan in {self.config.max_json_attempts} attempts "
+                f"({round_.notes[-1]}); try a stronger remote model"
+            )
+        return [
+            Manifest(chunk=c, task_id=task_id, task=t.task, advice=t.advice)
+            for task_id, t in enumerate(plan.tasks[: self.config.num_tasks_per_round], 1)
+            for c in self.retrieve(f"{t.task} {self.run.task}", self.chunks)
+        ]
+
+    def previous_jobs(self) -> list[dict[str, object]]:
+        return [
+            {
+                "task_id": j.task_id,
+                "task": j.task,
+                "chunk": self.job_chunks[j.job_id].model_dump(),
+                "answer": None if j.output is None or j.abstained else j.output.answer,
+            }
+            for r in self.run.rounds
+            for j in r.jobs
+        ]
+
+    def to_jobs(self, round_: Round, manifests: list[Manifest]) -> list[_Job]:
+        """Samples, the per-round cap, and chunk-major order (stable within a chunk)."""
+        doc_order = {d.name: i for i, d in enumerate(self.run.documents)}
+        manifests = sorted(
+            manifests,
+            key=lambda m: (doc_order.get(m.chunk.doc, len(doc_order)), m.chunk.start, m.chunk.end),
+        )
+        expanded = [(m, s) for m in manifests for s in range(self.config.num_samples_per_task)]
+        limit = self.config.max_jobs_per_round
+        if len(expanded) > limit:
+            round_.notes.append(
+                f"{len(expanded)} jobs planned; only the first {limit} ran (max_jobs_per_round)"
+            )
+            expanded = expanded[:limit]
+        jobs = []
+        for manifest, sample in expanded:
+            jobs.append(_Job(job_id=self.next_job_id, manifest=manifest, sample=sample))
+            self.job_chunks[self.next_job_id] = manifest.chunk
+            self.next_job_id += 1
+        return jobs
+
+    # --- 2. local jobs ----------------------------------------------------------------
+
+    async def execute_jobs(self, round_: Round, jobs: list[_Job]) -> None:
+        groups: dict[tuple[str, int, int], list[_Job]] = {}
+        for job in jobs:
+            groups.setdefault(job.chunk_key, []).append(job)
+        limit = self.config.max_concurrency or self.run.local.capabilities.max_parallel_requests
+        semaphore = asyncio.Semaphore(limit)
+        records: dict[int, JobRecord] = {}
+
+        async def run_group(group: list[_Job]) -> None:
+            async with semaphore:
+                for job in group:  # one chunk's jobs in a row: its prefix stays cached
+                    records[job.job_id] = await self.run_job(round_, job)
+
+        async with asyncio.TaskGroup() as tasks:
+            for group in groups.values():
+                tasks.create_task(run_group(group))
+        round_.jobs = [records[j.job_id] for j in jobs]
+
+    async def run_job(self, round_: Round, job: _Job) -> JobRecord:
+        m = job.manifest
+        messages = [
+            Message.system(render("minions_job_system")),
+            Message.user(
+                render(
+                    "minions_job",
+                    doc=m.chunk.doc,
+                    pages=m.chunk.pages,
+                    text=m.chunk.text,
+                    task=m.task,
+                    advice=f"Advice: {m.advice}" if m.advice else "",
+                )
+            ),
+        ]
+        sampling = self.config.num_samples_per_task > 1
+        options = {
+            "temperature": self.config.sample_temperature if sampling else 0.0,
+            "max_tokens": self.config.local_max_tokens,
+        }
+        if sampling:
+            options["seed"] = job.sample
+        record = JobRecord(
+            job_id=job.job_id,
+            task_id=m.task_id,
+            task=m.task,
+            advice=m.advice,
+            chunk=chunk_ref(m.chunk),
+            sample=job.sample,
+            attempts=0,
+        )
+        for attempt in (1, 2):  # an invalid or truncated output is retried once
+            record.attempts = attempt
+            try:
+                completion = await self.run.call(
+                    "local", messages, purpose="job", round=round_, schema=JobOutput,
+                    record=False, **options,
+                )
+            except ContextWindowExceeded as exc:
+                record.error = str(exc)
+                break
+            record.usage += completion.usage
+            record.latency_s += completion.latency_s
+            if completion.parsed is not None and not completion.truncated:
+                record.output = completion.parsed
+                record.error = None
+                break
+            record.error = completion.parse_error or "output cut off at local_max_tokens"
+        self.run.events(
+            JobDone(
+                run_id=self.run.id,
+                round=round_.index,
+                job_id=record.job_id,
+                task_id=record.task_id,
+                chunk=record.chunk,
+                output=record.output,
+                error=record.error,
+                usage=record.usage,
+                latency_s=record.latency_s,
+            )
+        )
+        return record
+
+    # --- 3. aggregation ----------------------------------------------------------------
+
+    async def synthesize(self, round_: Round, final: bool) -> Synthesis:
+        instruction = "minions_instruction_final" if final else "minions_instruction_choice"
+        conversation = [
+            self._system(),
+            Message.user(
+                render(
+                    "minions_synthesis",
+                    context=self.context(self.chunks),
+                    outputs=_render_outputs(round_),
+                    round=round_.index,
+                    max_rounds=self.config.max_rounds,
+                    instruction=render(instruction),
+                )
+            ),
+        ]
+        synthesis = await self.run.call_json(
+            "remote",
+            conversation,
+            FinalSynthesis if final else Synthesis,
+            purpose="final answer" if final else "synthesis",
+            round=round_,
+            attempts=self.config.max_json_attempts,
+            max_tokens=self.config.remote_max_tokens,
+        )
+        if synthesis is None:
+            raise ProtocolError(
+                f"the remote gave no usable answer in {self.config.max_json_attempts} attempts "
+                f"({round_.notes[-1]}); try a stronger remote model"
+            )
+        return synthesis
+
+
+def _validate_manifests(value: object) -> list[Manifest]:
+    if not isinstance(value, list) or not value:
+        raise ProtocolError(
+            f"prepare_jobs returned {type(value).__name__} {str(value)[:100]!r}; it must "
+            "return a non-empty list of JobManifest"
+        )
+    try:
+        return [Manifest.model_validate(item) for item in value]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProtocolError(
+            f"prepare_jobs returned a malformed JobManifest ({where}: {first['msg']}); build "
+            "each job with JobManifest(chunk=<one of chunks>, task_id=<int>, task=<str>, "
+            "advice=<str>)"
+        ) from None
+
+
+def _render_outputs(round_: Round) -> str:
+    by_task: dict[int, list[JobRecord]] = {}
+    for job in round_.jobs:
+        by_task.setdefault(job.task_id, []).append(job)
+    sections = []
+    for task_id, jobs in by_task.items():
+        answered = [j for j in jobs if not j.abstained]
+        failed = sum(1 for j in jobs if j.error)
+        lines = [
+            f"Task {task_id}: {jobs[0].task}",
+            f"({len(jobs)} jobs: {len(answered)} answered, "
+            f"{len(jobs) - len(answered) - failed} found nothing, {failed} failed)",
+        ]
+        for j in answered:
+            assert j.output is not None
+            sample = f", sample {j.sample + 1}" if j.sample else ""
+            lines.append(f"- [{j.chunk.doc}, {j.chunk.pages}{sample}] answer: {j.output.answer}")
+            if j.output.explanation:
+                lines.append(f"  explanation: {j.output.explanation}")
+            if j.output.citation:
+                lines.append(f"  citation: {j.output.citation}")
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections) or "(no jobs ran)"
+
+
+def _round_summary(round_: Round) -> str:
+    tasks = dict.fromkeys(f"[{j.task_id}] {j.task}" for j in round_.jobs)
+    answered = sum(1 for j in round_.jobs if not j.abstained)
+    return (
+        f"Round {round_.index}: tasks {'; '.join(tasks) or '(none)'}; "
+        f"{answered} of {len(round_.jobs)} jobs found an answer."
+    )
+
+
+def _citations(round_: Round) -> list[str]:
+    cites = []
+    for job in round_.jobs:
+        if job.abstained or job.output is None:
+            continue
+        quote = f': "{job.output.citation}"' if job.output.citation else ""
+        cites.append(f"{job.chunk.doc}, {job.chunk.pages}{quote}")
+    return list(dict.fromkeys(cites))

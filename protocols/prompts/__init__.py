@@ -1,0 +1,21 @@
+"""Prompt templates, kept apart from control flow.
+
+Each ``<name>.txt`` file in this folder is a :class:`string.Template`: ``$name`` or
+``${name}`` placeholders, ``$$`` for a literal dollar sign.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from string import Template
+
+
+@cache
+def template(name: str) -> Template:
+    return Template(files(__package__).joinpath(f"{name}.txt").read_text(encoding="utf-8"))
+
+
+def render(name: str, **values: object) -> str:
+    """Fill the template ``name`` with ``values`` (every placeholder must be given)."""
+    return template(name).substitute({k: str(v) for k, v in values.items()}).strip()

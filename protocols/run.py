@@ -1,0 +1,336 @@
+"""What every protocol run shares: metering, events, budget, timings and the Result.
+
+A protocol creates a :class:`Run`, makes every model call through :meth:`Run.call`
+(which meters tokens, seconds and dollars, records the turn and emits an event) and
+ends with :meth:`Run.execute`, which turns budget limits and provider failures into a
+saved, partial :class:`~minions.types.Result` instead of a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Sequence
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
+
+from minions.clients import Client
+from minions.clients.base import approx_message_tokens
+from minions.documents import Document
+from minions.errors import BudgetExceeded, ConfigurationError, MinionsError
+from minions.events import Events, LocalCall, RemoteCall, RunFinished, RunStarted, Sink, as_events
+from minions.pricing import price
+from minions.tokens import approx_tokens
+from minions.types import Completion, Cost, Message, Result, Round, RunStatus, Timings, Turn, Usage
+from protocols.prompts import render
+
+logger = logging.getLogger(__name__)
+
+Role = Literal["local", "remote"]
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+# --- how documents appear in prompts -------------------------------------------------
+
+
+def render_documents(documents: Sequence[Document]) -> str:
+    """The full text of ``documents`` with page markers, for models that read it all."""
+    return "\n\n".join(
+        render(
+            "document",
+            name=doc.name,
+            page_count=len(doc.pages),
+            body="\n".join(
+                render("page", number=i, text=text) for i, text in enumerate(doc.pages, 1)
+            ),
+        )
+        for doc in documents
+    )
+
+
+def render_metadata(documents: Sequence[Document]) -> str:
+    """One line per document (name, type, size) for a remote that never sees the text."""
+    return "\n".join(
+        render(
+            "metadata_line",
+            name=doc.name,
+            type=doc.metadata.type,
+            page_count=len(doc.pages),
+            tokens=doc.metadata.approx_tokens,
+        )
+        for doc in documents
+    )
+
+
+def direct_messages(task: str, documents: Sequence[Document]) -> list[Message]:
+    """The single call that answers ``task`` with every document in the prompt."""
+    return [
+        Message.system(render("direct_system")),
+        Message.user(render("direct_user", documents=render_documents(documents), task=task)),
+    ]
+
+
+def remote_only_usage(task: str, documents: Sequence[Document], answer: str | None) -> Usage:
+    """What sending everything to the remote in one call would use: the whole prompt in,
+    an answer as long as this run's out."""
+    return Usage(
+        input_tokens=approx_message_tokens(direct_messages(task, documents)),
+        output_tokens=approx_tokens(answer or ""),
+        calls=1,
+    )
+
+
+def _busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of ``(start, end)`` intervals."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end <= reach:
+            continue
+        total += end - max(start, reach)
+        reach = end
+    return total
+
+
+class Run:
+    """One run of a protocol: the ledger of calls, rounds and the answer so far."""
+
+    def __init__(
+        self,
+        protocol: Any,
+        task: str,
+        documents: Sequence[Document],
+        *,
+        local: Client,
+        remote: Client,
+        events: Events | Sink | None = None,
+        price_as: str | None = None,
+        max_remote_usd: float | None = None,
+    ) -> None:
+        if not task or not task.strip():
+            raise ConfigurationError("the task is empty; pass the question to answer")
+        self.id = uuid.uuid4().hex[:12]
+        self.protocol = protocol
+        self.task = task.strip()
+        self.documents = list(documents)
+        self.local = local
+        self.remote = remote
+        self.events = as_events(events)
+        self.price_spec = price_as or remote.spec
+        self._remote_is_free = price_as is None and remote.capabilities.local
+        self.max_remote_usd = max_remote_usd
+        self.usage: dict[str, Usage] = {"local": Usage(), "remote": Usage()}
+        self.rounds: list[Round] = []
+        self.answer: str | None = None
+        self.citations: list[str] = []
+        self.notes: list[str] = []
+        self._intervals: dict[str, list[tuple[float, float]]] = {"local": [], "remote": []}
+        self._started = time.perf_counter()
+        if max_remote_usd is not None and self.remote_usd() is None:
+            raise ConfigurationError(
+                f"max_remote_usd is set but {self.price_spec} has no known price; pass "
+                "price_as='provider:model' (e.g. 'openai:gpt-4o') so the budget can be enforced"
+            )
+
+    # --- metering --------------------------------------------------------------------
+
+    def remote_usd(self, usage: Usage | None = None) -> float | None:
+        usage = self.usage["remote"] if usage is None else usage
+        return price(usage, self.price_spec, local=self._remote_is_free or None).usd
+
+    def _check_budget(self) -> None:
+        if self.max_remote_usd is None:
+            return
+        spent = self.remote_usd() or 0.0
+        if spent >= self.max_remote_usd:
+            raise BudgetExceeded(
+                f"remote spending reached ${spent:.4f} of the ${self.max_remote_usd:.4f} budget "
+                "(max_remote_usd); raise the budget to let the run go further"
+            )
+
+    def new_round(self) -> Round:
+        round_ = Round(index=len(self.rounds) + 1)
+        self.rounds.append(round_)
+        return round_
+
+    async def call(
+        self,
+        role: Role,
+        messages: Sequence[Message],
+        *,
+        purpose: str,
+        round: Round | None,
+        schema: type[BaseModel] | None = None,
+        record: bool = True,
+        **options: Any,
+    ) -> Completion:
+        """Call the ``role``'s model, metering it and recording the turn in ``round``.
+
+        ``record=False`` meters without recording a turn or emitting a call event
+        (jobs are recorded as jobs). Errors are recorded, then raised.
+        """
+        client = self.local if role == "local" else self.remote
+        if role == "remote":
+            self._check_budget()
+        prompt = messages[-1].content if messages else ""
+        started = time.perf_counter()
+        try:
+            completion = await client.chat(messages, schema=schema, **options)
+        except MinionsError as exc:
+            self._intervals[role].append((started, time.perf_counter()))
+            self.usage[role] += Usage(calls=1)
+            if record:
+                self._record(role, purpose, round, prompt, "", Usage(calls=1), 0.0, str(exc))
+            raise
+        self._intervals[role].append((started, time.perf_counter()))
+        self.usage[role] += completion.usage
+        if record:
+            self._record(
+                role, purpose, round, prompt, completion.text, completion.usage,
+                completion.latency_s, None,
+            )
+        return completion
+
+    def _record(
+        self,
+        role: Role,
+        purpose: str,
+        round: Round | None,
+        prompt: str,
+        reply: str,
+        usage: Usage,
+        latency_s: float,
+        error: str | None,
+    ) -> None:
+        turn = Turn(
+            role=role, purpose=purpose, prompt=prompt, reply=reply, usage=usage,
+            latency_s=latency_s, error=error,
+        )
+        if round is not None:
+            round.turns.append(turn)
+        index = round.index if round is not None else 0
+        if role == "remote":
+            usd = self.remote_usd(usage)
+            self.events(RemoteCall(run_id=self.id, round=index, usd=usd, **turn.model_dump()))
+        else:
+            self.events(
+                LocalCall(
+                    run_id=self.id, round=index,
+                    **turn.model_dump(exclude={"role"}),
+                )
+            )
+
+    async def call_json(
+        self,
+        role: Role,
+        messages: Sequence[Message],
+        schema: type[SchemaT],
+        *,
+        purpose: str,
+        round: Round | None,
+        attempts: int = 3,
+        **options: Any,
+    ) -> SchemaT | None:
+        """Ask for a reply matching ``schema``; a malformed reply is re-asked with the
+        parse error, up to ``attempts`` calls in all. ``None`` when every try failed
+        (the failures are in the round's notes)."""
+        conversation = list(messages)
+        for attempt in range(1, attempts + 1):
+            completion = await self.call(
+                role, conversation, purpose=purpose, round=round, schema=schema, **options
+            )
+            if completion.parsed is not None:
+                return completion.parsed  # type: ignore[no-any-return]
+            note = f"{role} {purpose} reply {attempt}/{attempts} unusable: {completion.parse_error}"
+            logger.info(note)
+            if round is not None:
+                round.notes.append(note)
+            conversation += [
+                Message.assistant(completion.text),
+                Message.user(render("json_retry", error=completion.parse_error)),
+            ]
+        return None
+
+    # --- the end of a run ----------------------------------------------------------------
+
+    async def execute(self, body: Awaitable[None]) -> Result:
+        """Run the protocol's ``body`` and build the Result, whatever happens.
+
+        Budget limits end with status "budget_exceeded" and the best answer so far;
+        provider and other library errors end with status "error". Both keep every
+        round, call and token counted up to that point.
+        """
+        self.events(
+            RunStarted(
+                run_id=self.id,
+                protocol=self.protocol.name,
+                task=self.task,
+                local_model=self.local.spec,
+                remote_model=self.remote.spec,
+                documents=[d.name for d in self.documents],
+                config=self.protocol.config.model_dump(mode="json"),
+            )
+        )
+        status: RunStatus = "answered"
+        error: str | None = None
+        try:
+            await body
+        except BudgetExceeded as exc:
+            status, error = "budget_exceeded", str(exc)
+        except MinionsError as exc:
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+        if status == "answered" and not self.answer:
+            status, error = "error", "the protocol finished without an answer"
+        if error:
+            logger.warning("run %s ended with status %s: %s", self.id, status, error)
+        result = self.result(status, error)
+        self.events(
+            RunFinished(
+                run_id=self.id,
+                status=status,
+                answer=result.answer,
+                error=error,
+                usage=result.usage,
+                remote_usd=result.cost.remote_usd,
+                remote_only_usd=result.cost.remote_only_usd,
+                seconds=result.timings.total_s,
+            )
+        )
+        return result
+
+    def result(self, status: RunStatus, error: str | None) -> Result:
+        counterfactual = remote_only_usage(self.task, self.documents, self.answer)
+        local_price = price(self.usage["local"], self.local.spec, local=self.local.capabilities.local or None)
+        note = ""
+        if self.price_spec != self.remote.spec:
+            note = f"remote usage priced as {self.price_spec}"
+        elif self._remote_is_free:
+            note = "the remote runs locally ($0); pass price_as to estimate a cloud model's cost"
+        return Result(
+            protocol=self.protocol.name,
+            task=self.task,
+            answer=self.answer,
+            status=status,
+            error=error,
+            citations=self.citations,
+            local_model=self.local.spec,
+            remote_model=self.remote.spec,
+            documents=[d.name for d in self.documents],
+            config=self.protocol.config.model_dump(mode="json"),
+            usage=dict(self.usage),
+            cost=Cost(
+                remote_usd=self.remote_usd(),
+                local_usd=local_price.usd,
+                remote_only_usd=self.remote_usd(counterfactual),
+                priced_as=self.price_spec,
+                note=note,
+            ),
+            timings=Timings(
+                total_s=time.perf_counter() - self._started,
+                local_s=_busy_seconds(self._intervals["local"]),
+                remote_s=_busy_seconds(self._intervals["remote"]),
+            ),
+            rounds=self.rounds,
+            notes=self.notes,
+        )
