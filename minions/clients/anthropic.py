@@ -1,0 +1,192 @@
+"""``anthropic:`` — Claude through Anthropic's Messages API.
+
+    get_client("anthropic:claude-sonnet-4-5")   # ANTHROPIC_API_KEY
+
+Structured output is a forced tool: one tool whose ``input_schema`` is the pydantic
+schema, and ``tool_choice`` naming it, so the reply is the ``tool_use`` block's
+``input``. It is serialised to JSON for ``Completion.text`` and validated like every
+provider's reply.
+
+System messages go in ``system=`` (the Messages API has no system role). The API
+needs ``max_tokens`` on every call, so the client has a default.
+
+The SDK (2.x) speaks API version 2026-10-21, which rejects ``temperature``,
+``top_p`` and ``top_k`` with HTTP 400 even at their default values; the common
+options ``temperature`` and ``seed`` (Anthropic has no seed) are therefore dropped,
+with a log line the first time.
+
+Anthropic's ``input_tokens`` excludes cached tokens; ``Usage.input_tokens`` counts
+every prompt token, so cache reads and cache writes are added to it, and cache reads
+are ``cached_input_tokens``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_error, without_none
+from minions.clients.base import Capabilities, Client, json_schema, make_completion
+from minions.errors import AuthenticationError
+from minions.types import Completion, Message, Usage
+
+logger = logging.getLogger(__name__)
+
+#: Claude models accept 200k tokens (some more, in beta).
+CLAUDE_CONTEXT_WINDOW = 200_000
+
+#: Common options the Messages API (version 2026-10-21) has no parameter for.
+UNSUPPORTED_OPTIONS = ("temperature", "seed")
+
+_LENGTH_STOPS = ("max_tokens", "model_context_window_exceeded")
+
+
+class AnthropicClient(Client):
+    provider: ClassVar[str] = "anthropic"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_tokens: int = 4096,
+        context_window: int | None = None,
+        max_parallel_requests: int = 8,
+        timeout_s: float | None = None,
+        http_client: Any = None,
+    ) -> None:
+        """``api_key`` defaults to ``ANTHROPIC_API_KEY`` (or ``ANTHROPIC_AUTH_TOKEN``);
+        ``max_tokens`` is the reply budget when a call sets none; ``http_client`` is an
+        ``httpx2.AsyncClient`` the SDK sends through (tests pass a ``MockTransport``)."""
+        sdk = import_sdk("anthropic", "anthropic", "the anthropic: provider")
+        self._anthropic = sdk
+        if not (
+            api_key or os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
+        ):
+            raise AuthenticationError(
+                "no API key: set ANTHROPIC_API_KEY (or pass api_key=...)",
+                provider=self.provider,
+            )
+        self.model = model
+        self.max_tokens = max_tokens
+        self._dropped_logged = False
+        sdk_options = without_none(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, http_client=http_client
+        )
+        # our RetryingClient is the one retry policy
+        self._clients = PerLoop(lambda: sdk.AsyncAnthropic(max_retries=0, **sdk_options))
+        if context_window is None and model.startswith("claude"):
+            context_window = CLAUDE_CONTEXT_WINDOW
+        self.capabilities = Capabilities(
+            context_window=context_window,
+            structured_output=True,
+            max_parallel_requests=max_parallel_requests,
+            local=False,
+        )
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except self._anthropic.AnthropicError as exc:
+            raise stainless_error(
+                self._anthropic,
+                exc,
+                provider=self.provider,
+                server="api.anthropic.com",
+                key_hint="Set ANTHROPIC_API_KEY to a valid key (or pass api_key=...).",
+                not_found_hint=(
+                    f"Check the model name {self.model!r}; the current ones are listed at "
+                    "https://docs.anthropic.com/en/docs/about-claude/models"
+                ),
+            ) from exc
+
+    def _drop_unsupported(self, options: dict[str, Any]) -> None:
+        dropped = [name for name in UNSUPPORTED_OPTIONS if options.pop(name, None) is not None]
+        if dropped and not self._dropped_logged:
+            self._dropped_logged = True
+            logger.info(
+                "%s: ignoring %s; the Messages API has no such parameter",
+                self.spec,
+                ", ".join(dropped),
+            )
+
+    async def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        schema: type[BaseModel] | None = None,
+        **options: Any,
+    ) -> Completion:
+        started = time.perf_counter()
+        extra = dict(options)
+        self._drop_unsupported(extra)
+        stop = extra.pop("stop", None)
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        tool = _reply_tool(schema) if schema is not None else None
+        request = without_none(
+            system=system or None,
+            stop_sequences=[stop] if isinstance(stop, str) else stop,
+            tools=[tool] if tool else None,
+            tool_choice={"type": "tool", "name": tool["name"]} if tool else None,
+        )
+        with self._errors():
+            response = await self._clients.get().messages.create(
+                model=self.model,
+                max_tokens=int(extra.pop("max_tokens", None) or self.max_tokens),
+                messages=[
+                    {"role": m.role, "content": m.content} for m in messages if m.role != "system"
+                ],
+                extra_body=extra or None,  # anything else goes to the API as is
+                **request,
+            )
+        return make_completion(
+            _reply_text(response.content, tool),
+            schema=schema,
+            usage=_usage(response.usage),
+            finish_reason="length" if response.stop_reason in _LENGTH_STOPS else "stop",
+            started=started,
+            model=self.model,
+        )
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+
+def _reply_tool(schema: type[BaseModel]) -> dict[str, Any]:
+    name = schema_name(schema)
+    purpose = (schema.__doc__ or "").strip()
+    return {
+        "name": name,
+        "description": f"Give your reply as a {name} object. {purpose}".strip(),
+        "input_schema": json_schema(schema),
+    }
+
+
+def _reply_text(blocks: Sequence[Any], tool: dict[str, Any] | None) -> str:
+    """The forced tool's input as JSON; else (or if the model did not call it, e.g.
+    when cut off) the text blocks."""
+    if tool is not None:
+        for block in blocks:
+            if block.type == "tool_use" and block.name == tool["name"]:
+                return json.dumps(block.input, ensure_ascii=False)
+    return "".join(block.text for block in blocks if block.type == "text")
+
+
+def _usage(reported: Any) -> Usage:
+    cache_read = reported.cache_read_input_tokens or 0
+    cache_write = reported.cache_creation_input_tokens or 0
+    return Usage(
+        input_tokens=reported.input_tokens + cache_read + cache_write,
+        output_tokens=reported.output_tokens,
+        cached_input_tokens=cache_read,
+        calls=1,
+    )
