@@ -51,6 +51,7 @@ class ScriptedCall:
     messages: list[Message]
     schema: type[BaseModel] | None
     options: dict[str, Any] = field(default_factory=dict)
+    completion: Completion | None = None  # None when the call raised
 
 
 class ScriptExhausted(MinionsError):
@@ -108,7 +109,8 @@ class ScriptedClient(Client):
     ) -> Completion:
         started = time.perf_counter()
         messages = list(messages)
-        self.calls.append(ScriptedCall(messages, schema, dict(options)))
+        call = ScriptedCall(messages, schema, dict(options))
+        self.calls.append(call)
         prompt_tokens = approx_message_tokens(messages)
         check_fits(
             self.provider,
@@ -135,7 +137,7 @@ class ScriptedClient(Client):
         usage = Usage(
             input_tokens=prompt_tokens, output_tokens=approx_tokens(reply.text), calls=1
         )
-        return make_completion(
+        call.completion = make_completion(
             reply.text,
             schema=schema,
             usage=usage,
@@ -143,6 +145,7 @@ class ScriptedClient(Client):
             started=started,
             model=self.model,
         )
+        return call.completion
 
 
 def _as_text(reply: Reply) -> str:

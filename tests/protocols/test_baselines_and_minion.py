@@ -1,0 +1,139 @@
+"""remote_only, local_only and Minion with the scripted client; the registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from minions.clients.scripted import ScriptedClient
+from minions.errors import ConfigurationError
+from minions.events import JsonlLog, Recorder
+from protocols.base import available, describe_options, get_protocol
+from protocols.direct import LocalOnly, RemoteOnly
+from protocols.minion import Minion
+
+from .helpers import REPORT, remote_script, total_usage
+
+TASK = "What was the total revenue in 2023?"
+
+
+def test_builtin_protocols_are_registered():
+    assert {"remote_only", "local_only", "minion", "minions"} <= set(available())
+    assert get_protocol("minion") is Minion
+
+
+def test_unknown_protocol_lists_the_registered_ones():
+    with pytest.raises(ConfigurationError, match="remote_only"):
+        get_protocol("nope")
+
+
+def test_options_are_described_with_defaults_and_choices():
+    options = {o.name: o for o in describe_options(get_protocol("minions"))}
+    assert options["max_rounds"].default == 2
+    assert options["plan"].choices == ["code", "json"]
+    assert options["max_remote_usd"].default is None
+
+
+async def test_remote_only_sends_everything_and_costs_its_own_counterfactual():
+    remote = ScriptedClient("remote", replies=["$4.2 billion (p. 3)"])
+    local = ScriptedClient("local", replies=[], local=True)
+    result = await RemoteOnly().run(TASK, [REPORT], local=local, remote=remote, price_as="openai:gpt-4o")
+    assert result.status == "answered"
+    assert result.answer == "$4.2 billion (p. 3)"
+    prompt = remote.calls[0].messages[-1].content
+    assert "--- page 3 ---" in prompt and "Total revenue was $4.2 billion" in prompt
+    assert result.usage["remote"] == total_usage(remote)
+    assert result.usage["local"].calls == 0
+    assert result.cost.remote_usd == pytest.approx(result.cost.remote_only_usd)
+    assert result.cost.savings_ratio == pytest.approx(1.0)
+
+
+async def test_local_only_costs_nothing():
+    local = ScriptedClient("local", replies=["$4.2 billion"], local=True)
+    remote = ScriptedClient("remote", replies=[])
+    result = await LocalOnly().run(TASK, [REPORT], local=local, remote=remote, price_as="openai:gpt-4o")
+    assert result.answer == "$4.2 billion"
+    assert result.cost.remote_usd == 0
+    assert result.cost.remote_only_usd > 0
+    assert result.cost.savings_ratio == float("inf")
+
+
+async def test_local_only_too_big_for_the_window_is_a_clear_error():
+    local = ScriptedClient("local", replies=["x"], local=True, context_window=100)
+    remote = ScriptedClient("remote", replies=[])
+    result = await LocalOnly().run(TASK, [REPORT], local=local, remote=remote)
+    assert result.status == "error"
+    assert "minions" in result.error and "context window" in result.error
+    assert local.calls == []
+
+
+async def test_minion_asks_then_answers():
+    remote = remote_script(
+        minion=[
+            {"decision": "ask", "message": "What is the total revenue for 2023 and its page?"},
+            {"decision": "answer", "message": "$4.2 billion"},
+        ]
+    )
+    local = ScriptedClient("local", replies=["Total revenue was $4.2 billion (page 3)."], local=True)
+    recorder = Recorder()
+    result = await Minion().run(TASK, [REPORT], local=local, remote=remote, events=recorder)
+    assert result.status == "answered"
+    assert result.answer == "$4.2 billion"
+    # the remote never sees the document; the local model sees all of it
+    assert all("Total revenue was $4.2 billion in 2023" not in m.content for c in remote.calls for m in c.messages)
+    assert "Total revenue was $4.2 billion in 2023" in local.calls[0].messages[0].content
+    assert "What is the total revenue" in local.calls[0].messages[-1].content
+    assert "Total revenue was $4.2 billion (page 3)." in remote.calls[1].messages[-1].content
+    assert [t.role for t in result.rounds[0].turns] == ["remote", "local"]
+    assert result.usage["remote"] == total_usage(remote)
+    assert result.usage["local"] == total_usage(local)
+    assert len(recorder.of("remote_call")) == 2 and len(recorder.of("local_call")) == 1
+
+
+async def test_minion_final_round_forces_an_answer():
+    remote = remote_script(
+        minion=[
+            {"decision": "ask", "message": "q1"},
+            {"decision": "ask", "message": "q2"},
+            {"decision": "ask", "message": "still asking"},
+        ]
+    )
+    local = ScriptedClient("local", replies=["a1", "a2"], local=True)
+    result = await Minion(max_rounds=2).run(TASK, [REPORT], local=local, remote=remote)
+    assert len(local.calls) == 2
+    assert "no questions left" in remote.calls[-1].messages[-1].content
+    assert result.answer == "still asking"
+    assert result.rounds[-1].decision == "final"
+
+
+async def test_minion_re_asks_a_malformed_reply_with_the_parse_error():
+    remote = remote_script(minion=["not json at all", {"decision": "answer", "message": "42"}])
+    local = ScriptedClient("local", replies=[], local=True)
+    result = await Minion().run(TASK, [REPORT], local=local, remote=remote)
+    assert result.answer == "42"
+    assert "not valid JSON" in remote.calls[1].messages[-1].content
+    assert result.usage["remote"].calls == 2
+
+
+async def test_minion_gives_up_after_the_bound():
+    remote = remote_script(minion=["bad", "bad", "bad"])
+    local = ScriptedClient("local", replies=[], local=True)
+    result = await Minion(max_json_attempts=3).run(TASK, [REPORT], local=local, remote=remote)
+    assert result.status == "error"
+    assert "no usable reply in 3 attempts" in result.error
+    assert result.usage["remote"].calls == 3
+
+
+async def test_jsonl_log_records_every_event(tmp_path):
+    remote = ScriptedClient("remote", replies=["an answer"])
+    local = ScriptedClient("local", replies=[], local=True)
+    log = tmp_path / "run.jsonl"
+    await RemoteOnly().run(TASK, [REPORT], local=local, remote=remote, events=JsonlLog(log))
+    events = JsonlLog.read(log)
+    assert [e.kind for e in events] == ["run_started", "remote_call", "run_finished"]
+    assert events[-1].answer == "an answer"
+
+
+async def test_empty_task_is_rejected():
+    remote = ScriptedClient("remote", replies=[])
+    with pytest.raises(ConfigurationError, match="task is empty"):
+        await RemoteOnly().run("  ", [REPORT], local=remote, remote=remote)

@@ -1,0 +1,289 @@
+"""MinionS control flow with the scripted client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from minions.clients.scripted import ScriptedClient, ScriptedReply
+from minions.errors import AuthenticationError
+from minions.events import Recorder
+from minions.types import Message, Usage
+from protocols.minions import MinionS, extract_code
+
+from .helpers import (
+    CODE_ALL_CHUNKS,
+    REPORT,
+    job_reply,
+    local_client,
+    remote_script,
+    total_usage,
+)
+
+
+async def run_minions(remote, local=None, recorder=None, **config):
+    local = local or local_client()
+    result = await MinionS(**config).run(
+        "What was the total revenue in 2023?",
+        [REPORT],
+        local=local,
+        remote=remote,
+        events=recorder,
+        price_as="openai:gpt-4o",
+    )
+    return result, local
+
+
+async def test_one_round_with_code_answers_and_filters_abstentions():
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    recorder = Recorder()
+    result, local = await run_minions(remote, recorder=recorder, max_rounds=1)
+    assert result.status == "answered", result.error
+    assert result.answer == "$4.2 billion"
+    # one job per non-empty page, chunk-major
+    assert [j.chunk.page_start for j in result.jobs] == [1, 2, 3, 4]
+    answered = [j for j in result.jobs if not j.abstained]
+    assert [j.chunk.page_start for j in answered] == [3]
+    synthesis_prompt = remote.calls[-1].messages[-1].content
+    assert "4.2 billion" in synthesis_prompt
+    assert "found nothing" in synthesis_prompt
+    # abstentions never reach the remote: pages without revenue give no answer lines
+    assert synthesis_prompt.count("answer:") == 1
+    assert result.citations and "p. 3" in result.citations[0]
+    kinds = [e.kind for e in recorder.events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("job_done") == 4
+    assert "jobs_planned" in kinds and "round_finished" in kinds
+
+
+async def test_metering_adds_up_to_every_call():
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    result, local = await run_minions(remote, max_rounds=1)
+    assert result.usage["local"] == total_usage(local)
+    assert result.usage["remote"] == total_usage(remote)
+    assert result.usage["local"].calls == 4
+    assert result.usage["remote"].calls == 2  # code + final answer
+    assert sum((j.usage for j in result.jobs), Usage()) == result.usage["local"]
+    assert result.cost.remote_usd > 0
+    assert result.cost.remote_only_usd > 0
+    assert result.cost.priced_as == "openai:gpt-4o"
+    assert result.timings.total_s >= result.timings.local_s
+
+
+async def test_feedback_reaches_round_two_code():
+    remote = remote_script(
+        code=[CODE_ALL_CHUNKS, CODE_ALL_CHUNKS],
+        synthesis=[
+            {
+                "decision": "continue",
+                "answer": None,
+                "feedback": "LOOK-FOR-SEGMENT-BREAKDOWN",
+                "scratchpad": "revenue 4.2bn on p3",
+            }
+        ],
+        final={"answer": "$4.2 billion"},
+    )
+    result, _ = await run_minions(remote, max_rounds=2)
+    assert result.status == "answered"
+    assert len(result.rounds) == 2
+    assert result.rounds[0].decision == "continue"
+    assert result.rounds[0].feedback == "LOOK-FOR-SEGMENT-BREAKDOWN"
+    code_prompts = [c.messages[-1].content for c in remote.calls if "prepare_jobs" in c.messages[-1].content]
+    assert len(code_prompts) == 2
+    assert "LOOK-FOR-SEGMENT-BREAKDOWN" not in code_prompts[0]
+    assert "LOOK-FOR-SEGMENT-BREAKDOWN" in code_prompts[1]
+    assert "revenue 4.2bn on p3" in code_prompts[1]
+    # job ids keep counting across rounds
+    assert [j.job_id for j in result.jobs] == list(range(8))
+
+
+async def test_code_that_fails_goes_back_with_the_error_then_succeeds():
+    broken = "```python\ndef prepare_jobs(chunks, previous_jobs):\n    return chunks[99]\n```"
+    remote = remote_script(code=[broken, CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    result, _ = await run_minions(remote, max_rounds=1)
+    assert result.status == "answered"
+    retry_prompt = remote.calls[1].messages[-1].content
+    assert "Running your code failed" in retry_prompt
+    assert "IndexError" in retry_prompt
+    assert remote.calls[1].messages[-2].content == broken  # the failed code is in context
+    assert any("code attempt 1/3 failed" in n for n in result.rounds[0].notes)
+    assert "prepare_jobs" in result.rounds[0].code
+
+
+async def test_code_that_never_works_falls_back_to_a_json_plan():
+    hostile = "```python\nimport os\ndef prepare_jobs(chunks, previous_jobs):\n    return []\n```"
+    remote = remote_script(
+        code=[hostile, hostile],
+        plan={"tasks": [{"task": "What was total revenue?", "advice": ""}]},
+        final={"answer": "$4.2 billion"},
+    )
+    result, _ = await run_minions(remote, max_rounds=1, max_code_attempts=2)
+    assert result.status == "answered"
+    notes = result.rounds[0].notes
+    assert sum("failed" in n for n in notes) == 2
+    assert any("import" in n for n in notes)
+    assert any("fell back to a JSON plan" in n for n in notes)
+    assert len(result.jobs) == 4
+
+
+async def test_json_plan_runs_every_task_on_every_chunk():
+    remote = remote_script(
+        plan={
+            "tasks": [
+                {"task": "What was total revenue?", "advice": "income statement"},
+                {"task": "Who is the auditor?", "advice": ""},
+            ]
+        },
+        final={"answer": "$4.2 billion"},
+    )
+    result, local = await run_minions(remote, plan="json", max_rounds=1)
+    assert result.status == "answered"
+    assert len(result.jobs) == 8
+    # chunk-major: both tasks on page 1, then both on page 2, ...
+    assert [(j.chunk.page_start, j.task_id) for j in result.jobs] == [
+        (p, t) for p in (1, 2, 3, 4) for t in (1, 2)
+    ]
+    # the chunk comes before the task in every local prompt (prefix caching)
+    prompt = local.calls[0].messages[-1].content
+    assert prompt.index("Acme Corp annual report") < prompt.index("What was total revenue?")
+    assert "Advice: income statement" in prompt
+
+
+async def test_retrieval_top_k_reads_only_the_best_chunks():
+    remote = remote_script(
+        plan={"tasks": [{"task": "What was the total revenue?", "advice": ""}]},
+        final={"answer": "$4.2 billion"},
+    )
+    result, _ = await run_minions(remote, plan="json", max_rounds=1, retrieval_top_k=1)
+    assert [j.chunk.page_start for j in result.jobs] == [3]
+
+
+async def test_invalid_local_json_is_retried_once_then_counted():
+    replies = {"count": 0}
+
+    def local(messages):
+        replies["count"] += 1
+        if "page 2" in messages[-1].content.lower() or "p. 2" in messages[-1].content:
+            return "this is not json"
+        return job_reply(messages)
+
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    local_model = ScriptedClient("local", replies=local, local=True)
+    result, _ = await run_minions(remote, local=local_model, max_rounds=1)
+    assert result.status == "answered"
+    bad = [j for j in result.jobs if j.chunk.page_start == 2][0]
+    assert bad.attempts == 2
+    assert bad.output is None
+    assert "not valid JSON" in bad.error
+    assert replies["count"] == 5  # 4 jobs + 1 retry
+    assert "1 failed" in remote.calls[-1].messages[-1].content
+
+
+async def test_truncated_local_output_is_retried_then_counted():
+    def local(messages):
+        if "p. 3" in messages[-1].content:
+            return ScriptedReply('{"explanation": "Revenue was', finish_reason="length")
+        return job_reply(messages)
+
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "unknown"})
+    local_model = ScriptedClient("local", replies=local, local=True)
+    result, _ = await run_minions(remote, local=local_model, max_rounds=1)
+    truncated = [j for j in result.jobs if j.chunk.page_start == 3][0]
+    assert truncated.attempts == 2
+    assert "cut off" in truncated.error
+    assert result.status == "answered"
+
+
+async def test_samples_run_at_temperature_and_are_all_kept():
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    result, local = await run_minions(remote, max_rounds=1, num_samples_per_task=3)
+    assert len(result.jobs) == 12
+    assert [j.sample for j in result.jobs[:3]] == [0, 1, 2]
+    temps = {c.options["temperature"] for c in local.calls}
+    seeds = sorted({c.options["seed"] for c in local.calls})
+    assert temps == {0.7}
+    assert seeds == [0, 1, 2]
+    synthesis_prompt = remote.calls[-1].messages[-1].content
+    assert synthesis_prompt.count("answer: $4.2 billion") == 3
+
+
+async def test_budget_exhaustion_ends_with_a_partial_result():
+    remote = remote_script(
+        code=[CODE_ALL_CHUNKS, CODE_ALL_CHUNKS],
+        synthesis=[{"decision": "continue", "answer": "probably $4.2 billion", "feedback": "x"}],
+        final={"answer": "$4.2 billion"},
+    )
+    # big enough for round one's two remote calls, not for a third
+    result, _ = await run_minions(remote, max_rounds=2, max_remote_usd=0.004)
+    assert result.status == "budget_exceeded"
+    assert "max_remote_usd" in result.error
+    assert result.answer == "probably $4.2 billion"
+    assert len(result.rounds) == 2 and len(result.rounds[0].jobs) == 4
+    assert result.cost.remote_usd >= 0.004
+    assert result.usage["remote"].calls == 2
+
+
+async def test_budget_needs_a_price():
+    remote = ScriptedClient("remote", replies=[])
+    with pytest.raises(Exception, match="price_as"):
+        await MinionS(max_remote_usd=1.0).run(
+            "q", [REPORT], local=local_client(), remote=remote
+        )
+
+
+async def test_provider_error_mid_run_keeps_the_partial_result():
+    remote = remote_script(
+        code=[CODE_ALL_CHUNKS], final=AuthenticationError("invalid api key", provider="x")
+    )
+    result, _ = await run_minions(remote, max_rounds=1)
+    assert result.status == "error"
+    assert "invalid api key" in result.error
+    assert len(result.jobs) == 4
+    assert result.usage["local"].calls == 4
+    assert result.usage["remote"].calls == 2
+    assert json.loads(result.to_json())["status"] == "error"
+
+
+async def test_malformed_synthesis_is_re_asked_with_the_error():
+    remote = remote_script(
+        code=[CODE_ALL_CHUNKS],
+        final=['{"decision": "final"}', {"answer": "$4.2 billion"}],
+    )
+    result, _ = await run_minions(remote, max_rounds=1)
+    assert result.status == "answered"
+    retry = remote.calls[-1].messages[-1].content
+    assert "could not be used" in retry and "answer" in retry
+
+
+def test_unknown_option_is_an_error():
+    with pytest.raises(Exception, match="Known options"):
+        MinionS(max_round=3)
+
+
+def test_result_round_trips_through_json():
+    from minions.types import Result
+
+    r = Result(protocol="minions", task="t", answer="a")
+    assert Result.from_json(r.to_json()) == r
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "```python\ndef prepare_jobs(c, p):\n    return []\n```",
+        "Here you go:\n```\ndef prepare_jobs(c, p):\n    return []\n```\nDone.",
+        "def prepare_jobs(c, p):\n    return []",
+    ],
+)
+def test_extract_code(text):
+    assert extract_code(text) == "def prepare_jobs(c, p):\n    return []"
+
+
+def test_local_prompt_is_chunk_first():
+    # guard for the prompt-cache ordering of the template itself
+    from protocols.prompts import render
+
+    text = render("minions_job", doc="d", pages="p. 1", text="CHUNK", task="TASK", advice="")
+    assert text.index("CHUNK") < text.index("TASK")
+    assert isinstance(Message.user(text), Message)
