@@ -1,11 +1,20 @@
 """``anthropic:`` — Claude through Anthropic's Messages API.
 
-    get_client("anthropic:claude-sonnet-4-5")   # ANTHROPIC_API_KEY
+    get_client("anthropic:claude-sonnet-5-5")   # ANTHROPIC_API_KEY
 
-Structured output is a forced tool: one tool whose ``input_schema`` is the pydantic
-schema, and ``tool_choice`` naming it, so the reply is the ``tool_use`` block's
-``input``. It is serialised to JSON for ``Completion.text`` and validated like every
-provider's reply.
+Structured output has two forms, chosen with ``structured_output=``:
+
+* ``"json"`` (the default): the API's JSON outputs, ``output_config.format`` with
+  the schema in the form the API accepts (``anthropic.transform_schema``, what the
+  SDK's own ``messages.parse`` sends). The reply is a text block of JSON. Every
+  Claude model from 4.5 on supports it, and it works alongside thinking.
+* ``"tool"``: a forced tool, one tool whose ``input_schema`` is the pydantic schema
+  and ``tool_choice`` naming it; the ``tool_use`` block's ``input`` is the reply,
+  serialised to JSON. It works on older models and Anthropic-compatible servers
+  without JSON outputs, but the API rejects a forced tool when thinking is on, and
+  current models (Claude 5 and later) think by default.
+
+Either way the reply is validated against the pydantic model like every provider's.
 
 System messages go in ``system=`` (the Messages API has no system role). The API
 needs ``max_tokens`` on every call, so the client has a default.
@@ -28,7 +37,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -58,13 +67,15 @@ class AnthropicClient(Client):
         api_key: str | None = None,
         base_url: str | None = None,
         max_tokens: int = 4096,
+        structured_output: Literal["json", "tool"] = "json",
         context_window: int | None = None,
         max_parallel_requests: int = 8,
         timeout_s: float | None = None,
         http_client: Any = None,
     ) -> None:
         """``api_key`` defaults to ``ANTHROPIC_API_KEY`` (or ``ANTHROPIC_AUTH_TOKEN``);
-        ``max_tokens`` is the reply budget when a call sets none; ``http_client`` is an
+        ``max_tokens`` is the reply budget when a call sets none; ``structured_output``
+        picks JSON outputs or a forced tool (see the module); ``http_client`` is an
         ``httpx2.AsyncClient`` the SDK sends through (tests pass a ``MockTransport``)."""
         sdk = import_sdk("anthropic", "anthropic", "the anthropic: provider")
         self._anthropic = sdk
@@ -77,6 +88,7 @@ class AnthropicClient(Client):
             )
         self.model = model
         self.max_tokens = max_tokens
+        self.structured_output = structured_output
         self._dropped_logged = False
         sdk_options = without_none(
             api_key=api_key, base_url=base_url, timeout=timeout_s, http_client=http_client
@@ -131,17 +143,24 @@ class AnthropicClient(Client):
         self._drop_unsupported(extra)
         stop = extra.pop("stop", None)
         system = "\n\n".join(m.content for m in messages if m.role == "system")
-        tool = _reply_tool(schema) if schema is not None else None
         request = without_none(
+            max_tokens=int(extra.pop("max_tokens", None) or self.max_tokens),
             system=system or None,
             stop_sequences=[stop] if isinstance(stop, str) else stop,
-            tools=[tool] if tool else None,
-            tool_choice={"type": "tool", "name": tool["name"]} if tool else None,
         )
+        tool = None
+        if schema is not None and self.structured_output == "tool":
+            tool = _reply_tool(schema)
+            request.update(tools=[tool], tool_choice={"type": "tool", "name": tool["name"]})
+        elif schema is not None:
+            json_format = {
+                "type": "json_schema",
+                "schema": self._anthropic.transform_schema(schema),
+            }
+            request["output_config"] = {**extra.pop("output_config", {}), "format": json_format}
         with self._errors():
             response = await self._clients.get().messages.create(
                 model=self.model,
-                max_tokens=int(extra.pop("max_tokens", None) or self.max_tokens),
                 messages=[
                     {"role": m.role, "content": m.content} for m in messages if m.role != "system"
                 ],

@@ -221,7 +221,9 @@ async def test_rate_limit_error_carries_the_retry_after_hint() -> None:
 
 
 async def test_server_errors_are_transient_and_retried() -> None:
-    server_error = error(500, "The server had an error processing your request.", "server_error", None)
+    server_error = error(
+        500, "The server had an error processing your request.", "server_error", None
+    )
     server = FakeServer(httpx2, server_error, server_error, completion("Paris."))
 
     reply = await fast_retries(make(server)).chat(QUESTION)
