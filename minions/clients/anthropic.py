@@ -31,17 +31,17 @@ are ``cached_input_tokens``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
-from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_error, without_none
+from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_errors, without_none
 from minions.clients.base import Capabilities, Client, json_schema, make_completion
 from minions.errors import AuthenticationError
 from minions.types import Completion, Message, Usage
@@ -87,6 +87,7 @@ class AnthropicClient(Client):
                 provider=self.provider,
             )
         self.model = model
+        self.base_url = base_url
         self.max_tokens = max_tokens
         self.structured_output = structured_output
         self._dropped_logged = False
@@ -104,22 +105,17 @@ class AnthropicClient(Client):
             local=False,
         )
 
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except self._anthropic.AnthropicError as exc:
-            raise stainless_error(
-                self._anthropic,
-                exc,
-                provider=self.provider,
-                server="api.anthropic.com",
-                key_hint="Set ANTHROPIC_API_KEY to a valid key (or pass api_key=...).",
-                not_found_hint=(
-                    f"Check the model name {self.model!r}; the current ones are listed at "
-                    "https://docs.anthropic.com/en/docs/about-claude/models"
-                ),
-            ) from exc
+    def _errors(self) -> AbstractContextManager[None]:
+        return stainless_errors(
+            self._anthropic,
+            provider=self.provider,
+            server=self.base_url or "api.anthropic.com",
+            key_hint="Set ANTHROPIC_API_KEY to a valid key (or pass api_key=...).",
+            not_found_hint=(
+                f"Check the model name {self.model!r}; the current ones are listed at "
+                "https://docs.anthropic.com/en/docs/about-claude/models"
+            ),
+        )
 
     def _drop_unsupported(self, options: dict[str, Any]) -> None:
         dropped = [name for name in UNSUPPORTED_OPTIONS if options.pop(name, None) is not None]

@@ -24,15 +24,15 @@ all know).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_error, without_none
+from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_errors, without_none
 from minions.clients.base import Capabilities, Client, approx_message_tokens, make_completion
 from minions.errors import AuthenticationError
 from minions.tokens import approx_tokens
@@ -115,23 +115,18 @@ class OpenAIClient(Client):
     def server(self) -> str:
         return self.base_url or "api.openai.com"
 
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except self._openai.OpenAIError as exc:
-            where = f" served by {self.base_url}" if self.base_url else ""
-            raise stainless_error(
-                self._openai,
-                exc,
-                provider=self.provider,
-                server=self.server,
-                key_hint="Set OPENAI_API_KEY to a valid key (or pass api_key=...).",
-                not_found_hint=(
-                    f"Check that the model {self.model!r} exists{where} and the key can use "
-                    "it (an OpenAI-compatible base URL usually ends in /v1)."
-                ),
-            ) from exc
+    def _errors(self) -> AbstractContextManager[None]:
+        where = f" served by {self.base_url}" if self.base_url else ""
+        return stainless_errors(
+            self._openai,
+            provider=self.provider,
+            server=self.server,
+            key_hint="Set OPENAI_API_KEY to a valid key (or pass api_key=...).",
+            not_found_hint=(
+                f"Check that the model {self.model!r} exists{where} and the key can use "
+                "it (an OpenAI-compatible base URL usually ends in /v1)."
+            ),
+        )
 
     def _response_format(self, schema: type[BaseModel]) -> dict[str, Any]:
         if self.strict:
