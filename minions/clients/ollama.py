@@ -193,6 +193,7 @@ class OllamaClient(Client):
             # the count is missing when a server served the whole prompt from its cache
             input_tokens=response.prompt_eval_count or prompt_tokens,
             output_tokens=response.eval_count or approx_tokens(text),
+            # Ollama reports prompt_eval_cached_count since 0.33; SDK 0.6.3 drops it
             cached_input_tokens=getattr(response, "prompt_eval_cached_count", None) or 0,
             calls=1,
         )

@@ -124,7 +124,7 @@ async def test_structured_output_uses_json_outputs() -> None:
 
     reply = await make(server).chat(QUESTION, schema=Answer)
 
-    assert reply.parsed == Answer(**ANSWER)
+    assert reply.parsed == Answer.model_validate(ANSWER)
     body = server.last.body
     assert body["output_config"] == {
         "format": {"type": "json_schema", "schema": anthropic.transform_schema(Answer)}
@@ -154,7 +154,7 @@ async def test_structured_output_as_a_forced_tool() -> None:
 
     reply = await make(server, structured_output="tool").chat(QUESTION, schema=Answer)
 
-    assert reply.parsed == Answer(**ANSWER)
+    assert reply.parsed == Answer.model_validate(ANSWER)
     assert json.loads(reply.text) == ANSWER
     assert reply.finish_reason == "stop"
     body = server.last.body

@@ -132,7 +132,7 @@ async def test_structured_output_goes_through_format() -> None:
 
     reply = await make(server).chat(QUESTION, schema=Answer)
 
-    assert reply.parsed == Answer(**ANSWER)
+    assert reply.parsed == Answer.model_validate(ANSWER)
     assert server.last.body["format"] == Answer.model_json_schema()
 
 

@@ -134,7 +134,7 @@ async def test_structured_output_uses_a_strict_json_schema() -> None:
 
     reply = await make(server).chat(QUESTION, schema=Answer)
 
-    assert reply.parsed == Answer(**ANSWER)
+    assert reply.parsed == Answer.model_validate(ANSWER)
     assert reply.parse_error is None
     response_format = server.last.body["response_format"]
     assert response_format["type"] == "json_schema"
@@ -150,7 +150,7 @@ async def test_non_strict_schema_is_sent_as_pydantic_writes_it() -> None:
 
     reply = await make(server, strict=False).chat(QUESTION, schema=Answer)
 
-    assert reply.parsed == Answer(**ANSWER)
+    assert reply.parsed == Answer.model_validate(ANSWER)
     json_schema = server.last.body["response_format"]["json_schema"]
     assert json_schema["strict"] is False
     assert json_schema["schema"] == Answer.model_json_schema()
