@@ -209,17 +209,13 @@ class Run:
         )
         if round is not None:
             round.turns.append(turn)
+        fields = turn.model_dump(exclude={"role"})
         index = round.index if round is not None else 0
         if role == "remote":
             usd = self.remote_usd(usage)
-            self.events(RemoteCall(run_id=self.id, round=index, usd=usd, **turn.model_dump()))
+            self.events(RemoteCall(run_id=self.id, round=index, usd=usd, **fields))
         else:
-            self.events(
-                LocalCall(
-                    run_id=self.id, round=index,
-                    **turn.model_dump(exclude={"role"}),
-                )
-            )
+            self.events(LocalCall(run_id=self.id, round=index, **fields))
 
     async def call_json(
         self,

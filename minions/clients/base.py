@@ -231,11 +231,13 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.transient
 
 
-def _wait_for(base: Any) -> Any:
+def _wait_for(base: Any, max_wait_s: float) -> Any:
+    """Backoff, or the provider's Retry-After hint (capped at ``max_wait_s``) when given."""
+
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hinted = getattr(exc, "retry_after_s", None)
-        return float(hinted) if hinted else float(base(state))
+        return min(float(hinted), max_wait_s) if hinted is not None else float(base(state))
 
     return wait
 
@@ -256,7 +258,9 @@ class RetryingClient(WrapperClient):
     ) -> None:
         super().__init__(wrapped)
         self.attempts = attempts
-        self._wait = _wait_for(wait_exponential_jitter(multiplier=initial_wait_s, max=max_wait_s))
+        self._wait = _wait_for(
+            wait_exponential_jitter(multiplier=initial_wait_s, max=max_wait_s), max_wait_s
+        )
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -16,6 +16,6 @@ def template(name: str) -> Template:
     return Template(files(__package__).joinpath(f"{name}.txt").read_text(encoding="utf-8"))
 
 
-def render(name: str, **values: object) -> str:
-    """Fill the template ``name`` with ``values`` (every placeholder must be given)."""
-    return template(name).substitute({k: str(v) for k, v in values.items()}).strip()
+def render(template_name: str, /, **values: object) -> str:
+    """Fill the template ``template_name`` with ``values`` (every placeholder must be given)."""
+    return template(template_name).substitute({k: str(v) for k, v in values.items()}).strip()
