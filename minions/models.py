@@ -87,9 +87,6 @@ class Pack(BaseModel):
     size: int = Field(gt=0, description="bytes of the assembled file")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     context_length: int = Field(gt=0, description="the model's trained context, in tokens")
-    chat_format: str | None = Field(
-        default=None, description="llama.cpp chat format; None uses the GGUF's own template"
-    )
 
     @field_validator("parts")
     @classmethod
@@ -513,7 +510,7 @@ def resolve_model_path(
             raise ModelPackError(
                 f"model pack {model} is {status.state}; run `minions models pull {model}`"
             )
-        return pull(model, force=True, progress=progress)
+        return pull(model, progress=progress)
     path = Path(model).expanduser()
     if path.is_file():
         return path

@@ -1,0 +1,386 @@
+"""``llamacpp:`` — a GGUF model run in this process by llama.cpp (llama-cpp-python).
+
+    client = get_client("llamacpp:qwen2.5-coder-0.5b")   # an offline pack, pulled on first use
+    client = get_client("llamacpp:/models/any.gguf")     # or any GGUF file
+
+How it runs:
+
+* **One model per file per process.** Every client of the same file shares one
+  ``llama_cpp.Llama`` and one worker thread. Calls run on that thread, off the event
+  loop, one at a time (llama.cpp contexts are not thread-safe); callers queue up.
+* **Context sized to need.** The first load makes ``n_ctx`` the next power of two
+  that holds the prompt plus the reply budget (at least 4096). A later request that
+  needs more reloads the model with a larger ``n_ctx``, up to the model's trained
+  context (read from the GGUF header). A request larger than that raises
+  :class:`ContextWindowExceeded` before any work. ``n_ctx=`` fixes the size instead.
+* **Prompt cache.** llama.cpp keeps the evaluated tokens between calls and reuses the
+  longest shared prefix, so consecutive calls on the same document read it once.
+  A RAM cache of saved states (``prompt_cache_bytes``, 1 GiB by default) also serves
+  a prefix seen some calls ago, e.g. a chunk revisited in a later round; saving a
+  state costs a fraction of a second per call. ``cached_input_tokens`` reports the
+  prefix reused either way.
+* **Structured output.** A schema becomes a llama.cpp grammar
+  (``response_format={"type": "json_object", "schema": ...}``): the reply is
+  JSON of that shape by construction (unless it is cut off at ``max_tokens``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from minions import models
+from minions.clients.base import (
+    Capabilities,
+    Client,
+    approx_message_tokens,
+    check_fits,
+    json_schema,
+    make_completion,
+)
+from minions.errors import (
+    ConfigurationError,
+    ContextWindowExceeded,
+    MissingDependencyError,
+    ProviderError,
+)
+from minions.types import Completion, Message, Usage
+
+logger = logging.getLogger(__name__)
+
+#: smallest context a model is loaded with
+MIN_N_CTX = 4096
+#: the window assumed for a GGUF file whose header does not say
+FALLBACK_CONTEXT_WINDOW = 4096
+#: tokens a chat template adds: per message (role markers) and once (default system
+#: prompts, the assistant header)
+TEMPLATE_TOKENS_PER_MESSAGE = 8
+TEMPLATE_TOKENS_FIXED = 32
+#: RAM for saved prompt states (llama_cpp.LlamaRAMCache), so a prompt whose prefix
+#: was seen a few calls ago, not just in the last one, is not read again
+DEFAULT_PROMPT_CACHE_BYTES = 1 << 30
+#: create_chat_completion arguments the client sets itself
+_RESERVED = frozenset({"self", "messages", "response_format", "stream", "max_tokens"})
+
+
+def _llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "llama-cpp-python",
+            "embedded",
+            "The llamacpp: provider (its install compiles llama.cpp from source and "
+            "takes a few minutes)",
+        ) from exc
+    return llama_cpp
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and container limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def context_size(needed: int, limit: int, minimum: int = MIN_N_CTX) -> int:
+    """The next power of two holding ``needed`` tokens, at least ``minimum``, at most
+    ``limit``. Powers of two keep reloads (which drop the prompt cache) to a few."""
+    size = max(minimum, 1 << max(0, needed - 1).bit_length())
+    return min(size, limit)
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How a model file is loaded; the first client of a file decides them."""
+
+    n_threads: int
+    verbose: bool = False
+    prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES
+
+
+class _SharedModel:
+    """One model file: its ``Llama`` (loaded lazily, reloaded larger when needed) and
+    the single thread every call on it runs on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+        self.llama: Any = None
+        self.n_ctx = 0
+
+    def ensure(self, needed: int, size: int, settings: LoadSettings) -> Any:
+        """The model with room for ``needed`` tokens, (re)loaded at ``size`` if not.
+        Runs on the model's thread."""
+        if self.llama is not None and self.n_ctx >= needed:
+            return self.llama
+        if self.llama is not None:
+            logger.info("reloading %s with n_ctx=%d (was %d)", self.path.name, size, self.n_ctx)
+            self.close()
+        started = time.perf_counter()
+        llama_cpp = _llama_cpp()
+        try:
+            self.llama = llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=size,
+                n_threads=settings.n_threads,
+                n_threads_batch=settings.n_threads,
+                verbose=settings.verbose,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ProviderError(
+                f"llama.cpp could not load {self.path} ({exc}); if it is a pack, fetch it "
+                "again with `minions models pull <pack> --force`, otherwise check that it "
+                "is a GGUF model this llama-cpp-python supports",
+                provider="llamacpp",
+            ) from exc
+        self.n_ctx = int(self.llama.n_ctx())
+        if settings.prompt_cache_bytes > 0:
+            self.llama.set_cache(llama_cpp.LlamaRAMCache(settings.prompt_cache_bytes))
+        logger.info(
+            "loaded %s with n_ctx=%d in %.1fs", self.path.name, self.n_ctx,
+            time.perf_counter() - started,
+        )  # fmt: skip
+        return self.llama
+
+    def close(self) -> None:
+        if self.llama is not None:
+            self.llama.close()
+        self.llama = None
+        self.n_ctx = 0
+
+
+_shared: dict[Path, _SharedModel] = {}
+_shared_lock = threading.Lock()
+
+
+def _shared_model(path: Path) -> _SharedModel:
+    key = path.resolve()
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = _SharedModel(key)
+        return _shared[key]
+
+
+def unload_models() -> None:
+    """Free every model loaded in this process (the next call loads it again)."""
+    with _shared_lock:
+        shared = list(_shared.values())
+        _shared.clear()
+    for model in shared:
+        model.executor.submit(model.close).result()
+        model.executor.shutdown()
+
+
+def _prompt_tokens(llama: Any, messages: Sequence[Message]) -> int:
+    """The prompt's size by the model's tokenizer plus a margin for the chat template."""
+    content = sum(
+        len(llama.tokenize(m.content.encode("utf-8"), add_bos=False, special=False))
+        for m in messages
+    )
+    return content + TEMPLATE_TOKENS_PER_MESSAGE * len(messages) + TEMPLATE_TOKENS_FIXED
+
+
+def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared
+
+
+def _evaluated(llama: Any) -> list[int]:
+    """The tokens the context holds now (``Llama.input_ids[:n_tokens]``)."""
+    try:
+        return [int(t) for t in llama.input_ids[: llama.n_tokens]]
+    except (AttributeError, TypeError):
+        return []
+
+
+def _cache_candidates(llama: Any) -> list[Sequence[int]]:
+    """What a call can reuse: the tokens in the context, and the keys of the saved
+    states in the RAM prompt cache (snapshot taken before the call)."""
+    saved = getattr(getattr(llama, "cache", None), "cache_state", None) or {}
+    return [_evaluated(llama), *saved.keys()]
+
+
+def _reused_prefix(candidates: list[Sequence[int]], prompt: Sequence[int]) -> int:
+    """Prompt tokens llama.cpp took from a cache: the longest prefix ``prompt`` shares
+    with a candidate, less the one token it evaluates again when the whole prompt
+    matches (as ``Llama.generate`` does)."""
+    shared = max((_shared_prefix(c, prompt) for c in candidates), default=0)
+    return shared - 1 if shared and shared == len(prompt) else shared
+
+
+class LlamaCppClient(Client):
+    provider: ClassVar[str] = "llamacpp"
+    is_local: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        context_window: int | None = None,
+        max_tokens: int = 2048,
+        prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES,
+        verbose: bool = False,
+        pull: bool = True,
+    ) -> None:
+        """``model`` is a pack name (``minions models list``) or a GGUF file path.
+
+        ``n_ctx`` fixes the context size (default: sized to each request);
+        ``n_threads`` defaults to the usable CPUs; ``context_window`` caps the window
+        below the model's trained one; ``max_tokens`` is the reply budget when a call
+        sets none; ``prompt_cache_bytes`` bounds the RAM prompt cache (0 turns it
+        off); ``verbose`` lets llama.cpp log to stderr; ``pull=False`` makes a pack
+        that is not in the cache an error instead of a download. A model shared with
+        an earlier client keeps the ``n_threads``, ``prompt_cache_bytes`` and
+        ``verbose`` that client loaded it with.
+        """
+        if not model:
+            raise ConfigurationError(
+                "llamacpp: needs a model: a pack such as 'llamacpp:qwen2.5-coder-0.5b' "
+                f"(packs: {', '.join(models.PACKS)}) or 'llamacpp:/path/to/model.gguf'"
+            )
+        _llama_cpp()
+        self.model = model
+        self.load_settings = LoadSettings(
+            n_threads=n_threads or usable_cpus(),
+            verbose=verbose,
+            prompt_cache_bytes=prompt_cache_bytes,
+        )
+        self.max_tokens = max_tokens
+        self.pull = pull
+        self.fixed_n_ctx = n_ctx
+        self._path: Path | None = None
+        trained = self._trained_context()
+        window = min(w for w in (trained, context_window, n_ctx) if w)
+        self.capabilities = Capabilities(
+            context_window=window, structured_output=True, max_parallel_requests=1, local=True
+        )
+
+    def _trained_context(self) -> int:
+        if self.model in models.PACKS:
+            return models.PACKS[self.model].context_length
+        path = models.resolve_model_path(self.model, pull_if_missing=False)
+        found = models.gguf_context_length(path)
+        if found is None:
+            logger.warning(
+                "%s: no context length in the GGUF header; assuming %d tokens",
+                path, FALLBACK_CONTEXT_WINDOW,
+            )  # fmt: skip
+        return found or FALLBACK_CONTEXT_WINDOW
+
+    def _resolve(self) -> Path:
+        """The model file, pulling a pack the first time (concurrent first calls
+        wait for one pull: ``models.pull`` holds a lock per pack)."""
+        with models.default_progress() as progress:
+            return models.resolve_model_path(
+                self.model, pull_if_missing=self.pull, progress=progress
+            )
+
+    def _request_options(self, options: dict[str, Any], llama: Any) -> dict[str, Any]:
+        parameters = inspect.signature(llama.create_chat_completion).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return options
+        accepted = set(parameters) - _RESERVED
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise ConfigurationError(
+                f"llamacpp: unknown option(s) {', '.join(unknown)}; "
+                f"create_chat_completion accepts {', '.join(sorted(accepted))}"
+            )
+        return options
+
+    def _complete(
+        self,
+        shared: _SharedModel,
+        messages: list[Message],
+        schema: type[BaseModel] | None,
+        max_tokens: int,
+        options: dict[str, Any],
+    ) -> tuple[dict[str, Any], int]:
+        """Runs on the model's thread: size the context, call llama.cpp, and return
+        the response with the number of prompt tokens served from the cache."""
+        window = self.capabilities.context_window or FALLBACK_CONTEXT_WINDOW
+        minimum = self.fixed_n_ctx or MIN_N_CTX
+        estimate = approx_message_tokens(messages) + max_tokens
+        size = context_size(estimate, window, minimum)
+        llama = shared.ensure(min(estimate, window), size, self.load_settings)
+        kwargs = self._request_options(options, llama)
+        prompt_tokens = _prompt_tokens(llama, messages)
+        check_fits(self.provider, self.model, prompt_tokens, max_tokens, window)
+        needed = prompt_tokens + max_tokens
+        size = context_size(needed, window, minimum)
+        llama = shared.ensure(needed, size, self.load_settings)
+        if schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": json_schema(schema)}
+        candidates = _cache_candidates(llama)
+        try:
+            response = llama.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                max_tokens=max_tokens,
+                **kwargs,
+            )
+        except ValueError as exc:
+            if "context window" in str(exc):
+                raise ContextWindowExceeded(
+                    f"{exc}. Use a protocol that chunks the document (e.g. "
+                    "protocol='minions'), smaller chunks, or a model with a larger window.",
+                    provider=self.provider,
+                ) from exc
+            raise ProviderError(str(exc), provider=self.provider) from exc
+        except RuntimeError as exc:
+            raise ProviderError(f"llama.cpp failed: {exc}", provider=self.provider) from exc
+        used_prompt = int(response.get("usage", {}).get("prompt_tokens") or 0)
+        prompt = _evaluated(llama)[:used_prompt]
+        return response, _reused_prefix(candidates, prompt)
+
+    async def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        schema: type[BaseModel] | None = None,
+        **options: Any,
+    ) -> Completion:
+        started = time.perf_counter()
+        messages = list(messages)
+        options = dict(options)
+        max_tokens = int(options.pop("max_tokens", None) or self.max_tokens)
+        if self._path is None:
+            self._path = await asyncio.to_thread(self._resolve)
+        shared = _shared_model(self._path)
+        work = functools.partial(self._complete, shared, messages, schema, max_tokens, options)
+        response, cached = await asyncio.get_running_loop().run_in_executor(shared.executor, work)
+        choice = response["choices"][0]
+        text = choice["message"].get("content") or ""
+        usage = response.get("usage") or {}
+        return make_completion(
+            text,
+            schema=schema,
+            usage=Usage(
+                input_tokens=int(usage.get("prompt_tokens") or 0),
+                output_tokens=int(usage.get("completion_tokens") or 0),
+                cached_input_tokens=cached,
+                calls=1,
+            ),
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+            started=started,
+            model=self.model,
+        )
