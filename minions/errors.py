@@ -84,3 +84,8 @@ class RunFailed(MinionsError):
 
 class ProtocolError(MinionsError):
     """A protocol could not go on, e.g. a model kept replying in an unusable form."""
+
+
+class DocumentError(ConfigurationError):
+    """A document that cannot be loaded or chunked as given: missing, empty, damaged,
+    undecodable or of an unsupported type."""
