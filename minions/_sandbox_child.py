@@ -203,11 +203,12 @@ def find_violations(tree: ast.AST) -> list[Violation]:
         for item in node.body
         if isinstance(item, ast.FunctionDef)
     }
-    found: list[Violation] = []
+    found: dict[tuple[int, int, str], Violation] = {}
     for node in ast.walk(tree):
-        line = getattr(node, "lineno", 0)
-        found.extend(Violation(line, message) for message in _node_problems(node, methods))
-    return sorted(set(found))
+        line, column = getattr(node, "lineno", 0), getattr(node, "end_col_offset", 0)
+        for message in _node_problems(node, methods):
+            found.setdefault((line, column, message), Violation(line, message))
+    return [found[key] for key in sorted(found)]
 
 
 def _node_problems(node: ast.AST, methods: set[int]) -> Iterable[str]:
@@ -218,7 +219,8 @@ def _node_problems(node: ast.AST, methods: set[int]) -> Iterable[str]:
     elif isinstance(node, ast.ImportFrom):
         if node.level:
             yield "relative imports are not allowed"
-        yield from _module_problem(node.module or "")
+        else:
+            yield from _module_problem(node.module or "")
         for alias in node.names:
             if alias.name == "*":
                 yield f"'from {node.module} import *' is not allowed; import names one by one"
@@ -534,7 +536,12 @@ def _run(request: dict[str, Any], printed: _PrintBuffer) -> str:
         scope_names, decode, encode = _load_scope(request["scope"], request.get("path", []))
     if decode is not None:
         kwargs = decode(kwargs)
-    program = compile(tree, FILENAME, "exec")
+    try:
+        program = compile(tree, FILENAME, "exec", dont_inherit=True)
+    except (RecursionError, MemoryError):
+        raise _Failure(
+            "violation", "The code is nested too deeply to compile; flatten it."
+        ) from None
 
     available = vars(builtins)
     safe_builtins = {name: available[name] for name in (*SAFE_BUILTIN_NAMES, "__build_class__")}
@@ -546,6 +553,7 @@ def _run(request: dict[str, Any], printed: _PrintBuffer) -> str:
     code_lines = code.splitlines()
     lock_down(float(limits["timeout_s"]), int(limits["memory_mb"]))
     sys.stdout = printed
+    returned = False
     try:
         exec(program, namespace)
         target = namespace.get(function)
@@ -556,6 +564,7 @@ def _run(request: dict[str, Any], printed: _PrintBuffer) -> str:
                 f"level; it is called as {call}.",
             )
         value = target(**kwargs)
+        returned = True
         if encode is not None:
             value = encode(value)
         result = _encode_result(value, int(limits["max_output_bytes"]))
@@ -566,6 +575,8 @@ def _run(request: dict[str, Any], printed: _PrintBuffer) -> str:
     except _PrintLimitExceeded:
         raise _Failure("output", _print_limit_message()) from None
     except BaseException as exc:
+        if returned:  # the value came back but could not be converted
+            raise _Failure("output", _unsendable_message(exc)) from None
         raise _describe_exception(exc, code_lines, call) from None
     if printed.overflowed:
         raise _Failure("output", _print_limit_message())
@@ -579,15 +590,16 @@ def _print_limit_message() -> str:
     )
 
 
+def _unsendable_message(exc: BaseException) -> str:
+    return (
+        f"The return value cannot be sent back as JSON ({type(exc).__name__}: {exc}). Return "
+        "only dicts with string keys, lists, strings, numbers (not NaN or infinity), "
+        "booleans and None, with no cycles."
+    )
+
+
 def _encode_result(value: Any, max_bytes: int) -> str:
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise _Failure(
-            "output",
-            f"The return value cannot be sent back as JSON: {exc}. Return only dicts with "
-            "string keys, lists, strings, numbers (not NaN or infinity), booleans and None.",
-        ) from None
+    text = json.dumps(value, allow_nan=False)
     if len(text) > max_bytes:
         raise _Failure(
             "output",
