@@ -72,9 +72,9 @@ def models_list() -> None:
     `minions models pull <pack>` hashes the file again.
     """
     table = Table(title=f"model packs in {models.cache_dir() / 'models'}")
-    table.add_column("pack", no_wrap=True)
-    for column in ("model", "size", "role", "state", "path"):
-        table.add_column(column, overflow="fold")
+    for column in ("pack", "model", "size", "role", "state", "path"):
+        # names, sizes and states stay whole; long model names and paths fold
+        table.add_column(column, no_wrap=column in ("pack", "size", "state"), overflow="fold")
     for name in models.PACKS:
         status = models.pack_status(name)
         state = f"[{_STATE_STYLE[status.state]}]{status.state}[/]"
@@ -99,8 +99,9 @@ def models_pull(
             path = models.pull(pack, force=force, progress=progress)
     except MinionsError as exc:
         fail(str(exc))
-    console.print(f"[green]pulled[/] {pack}: {path}", highlight=False)
-    console.print(f"sha256 {models.get_pack(pack).sha256} (verified)", highlight=False)
+    # soft_wrap: a path or hash broken over lines cannot be copied
+    console.print(f"[green]pulled[/] {pack}: {path}", highlight=False, soft_wrap=True)
+    console.print(f"sha256 {models.get_pack(pack).sha256} (verified)", soft_wrap=True)
 
 
 def main() -> None:
