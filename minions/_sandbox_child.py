@@ -66,6 +66,12 @@ ALLOWED_MODULES = frozenset(
         "unicodedata",
     }
 )
+
+#: Modules that C code imports lazily through the running code's ``__import__`` (e.g.
+#: datetime.strptime); they are preloaded and handed out as they are, never to the code's
+#: own import statements, which the AST check limits to ALLOWED_MODULES.
+INTERNAL_IMPORTS = ("_strptime",)
+
 HIDDEN_MODULE_NAMES = {
     "operator": frozenset({"attrgetter", "methodcaller"}),
     "string": frozenset({"Formatter"}),
@@ -366,12 +372,6 @@ def _module_copy(name: str) -> types.ModuleType:
     return copy
 
 
-#: Modules that C code imports lazily through the running code's ``__import__`` (e.g.
-#: datetime.strptime); they are preloaded and handed out as they are, never to the code's
-#: own import statements, which the AST check limits to ALLOWED_MODULES.
-INTERNAL_IMPORTS = ("_strptime",)
-
-
 def _sandbox_import(modules: dict[str, types.ModuleType]) -> Callable[..., types.ModuleType]:
     def import_(
         name: str,
@@ -535,7 +535,11 @@ def _run(request: dict[str, Any], printed: _PrintBuffer) -> str:
     if request.get("scope"):
         scope_names, decode, encode = _load_scope(request["scope"], request.get("path", []))
     if decode is not None:
-        kwargs = decode(kwargs)
+        try:
+            kwargs = decode(kwargs)
+        except Exception as exc:
+            message = f"the scope's sandbox_decode rejected the arguments: {exc}"
+            raise _Failure("crash", message) from None
     try:
         program = compile(tree, FILENAME, "exec", dont_inherit=True)
     except (RecursionError, MemoryError):

@@ -131,9 +131,10 @@ def run(
     names) are in the code's globals, and its optional ``sandbox_decode(kwargs) -> dict``
     and ``sandbox_encode(value) -> Any`` convert the arguments and the return value.
 
-    ``timeout_s`` bounds the whole run, child start-up included (about 0.1 s, 0.3 s when
-    the scope imports pydantic). Raises a :class:`SandboxError` subclass on any failure
-    of the code; TypeError or ValueError when the arguments themselves are unusable.
+    ``timeout_s`` bounds the whole run, child start-up included (about 0.06 s, or 0.16 s
+    with a scope that imports pydantic, on a 2-core machine). Raises a
+    :class:`SandboxError` subclass on any failure of the code; TypeError or ValueError
+    when the arguments themselves are unusable.
     Safe to call from a thread with a running event loop (it then runs in a worker).
     """
     job = run_async(
@@ -206,18 +207,21 @@ async def _exchange(
     payload: bytes, workdir: str, timeout_s: float, reply_cap: int
 ) -> tuple[bytes, bytes, int]:
     """Start the child, feed it, read at most ``reply_cap`` bytes; kill it on any way out."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-I",
-        "-B",
-        str(CHILD_SCRIPT),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=workdir,
-        env=CHILD_ENV,
-        start_new_session=True,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-B",
+            str(CHILD_SCRIPT),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=workdir,
+            env=CHILD_ENV,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise SandboxCrash(f"Could not start the sandbox process: {exc}. Try again.") from exc
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
 
     async def feed() -> None:

@@ -227,6 +227,11 @@ def test_caller_mistakes_are_not_sandbox_errors() -> None:
         call("def f():\n    return 1\n", timeout_s=0)
 
 
+def test_arguments_the_scope_cannot_decode_are_a_crash() -> None:
+    with pytest.raises(SandboxCrash, match="sandbox_decode rejected the arguments"):
+        call("def f(items):\n    return 1\n", kwargs={"items": [{"name": 1}]}, scope=SCOPE)
+
+
 def test_unknown_scope_module_is_a_crash_with_its_name() -> None:
     with pytest.raises(SandboxCrash, match="no_such_scope_module"):
         call("def f():\n    return 1\n", scope="no_such_scope_module")
