@@ -27,6 +27,7 @@ How it runs:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import inspect
 import logging
@@ -183,6 +184,16 @@ def unload_models() -> None:
     for model in shared:
         model.executor.submit(model.close).result()
         model.executor.shutdown()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    # Free the models while llama_cpp's module globals still exist: left to
+    # Llama.__del__ during interpreter teardown, freeing fails with a traceback.
+    # The worker threads have finished by now, so closing here is safe.
+    with _shared_lock:
+        for model in _shared.values():
+            model.close()
 
 
 def _prompt_tokens(llama: Any, messages: Sequence[Message]) -> int:
