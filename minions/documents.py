@@ -222,26 +222,32 @@ def _load_file(path: Path, name: str | None) -> Document:
             f"{path} is a directory, not a file; pass the files in it, e.g. "
             f"load_documents(sorted(Path({str(path)!r}).glob('*.pdf')))"
         )
+    declared = _SUFFIX_TYPES.get(path.suffix.lower())
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            head = file.read(1024)
+            is_pdf = _is_pdf(head, declared)
+            data = head if is_pdf else head + file.read()  # pdfium reads a PDF itself
     except FileNotFoundError:
         raise DocumentError(f"No such file: {path}. Check the path.") from None
     except OSError as e:
         raise DocumentError(f"Cannot read {path}: {e.strerror or e}") from e
     if not data:
         raise DocumentError(f"{path} is empty (0 bytes); pass a file with some text in it")
-    name = name or path.name
-    suffix = path.suffix.lower()
-    declared = _SUFFIX_TYPES.get(suffix)
-    if b"%PDF-" in data[:1024]:
-        return _load_pdf(path, name)
+    if is_pdf:
+        return _load_pdf(path, name or path.name)
     if declared == "pdf":
         raise DocumentError(
             f"{path} is damaged or not a PDF: it has no %PDF- header. "
             "Re-download or re-export it, or rename it if it is another kind of file."
         )
     text = _decode(data, path, strict=declared is None)
-    return _document_from_text(text, name, path, declared)
+    return _document_from_text(text, name or path.name, path, declared)
+
+
+def _is_pdf(head: bytes, declared: DocumentType | None) -> bool:
+    """A PDF starts with %PDF-; readers accept junk before it in a file named .pdf."""
+    return head.lstrip().startswith(b"%PDF-") or (declared == "pdf" and b"%PDF-" in head)
 
 
 def _document_from_text(

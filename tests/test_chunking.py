@@ -160,12 +160,17 @@ documents = st.one_of(
 )
 
 
+# no deadline: other test runs may share the machine, and these examples are tiny anyway
+property_test = settings(deadline=None)
+
+
 @st.composite
 def size_and_overlap(draw: st.DrawFn, largest: int) -> tuple[int, int]:
     size = draw(st.integers(1, largest))
     return size, draw(st.integers(0, size - 1))
 
 
+@property_test
 @given(documents, st.integers(1, 4))
 def test_pages_property(doc: Document, pages_per_chunk: int) -> None:
     chunks = chunk_by_pages(doc, pages_per_chunk)
@@ -175,6 +180,7 @@ def test_pages_property(doc: Document, pages_per_chunk: int) -> None:
     assert chunks == chunk_by_pages(doc, pages_per_chunk)
 
 
+@property_test
 @given(documents, size_and_overlap(120))
 def test_chars_property(doc: Document, sizes: tuple[int, int]) -> None:
     size, overlap = sizes
@@ -183,6 +189,7 @@ def test_chars_property(doc: Document, sizes: tuple[int, int]) -> None:
     assert chunks == chunk_by_chars(doc, size, overlap)
 
 
+@property_test
 @given(documents, size_and_overlap(40))
 def test_tokens_property(doc: Document, sizes: tuple[int, int]) -> None:
     size, overlap = sizes
@@ -191,6 +198,7 @@ def test_tokens_property(doc: Document, sizes: tuple[int, int]) -> None:
     assert chunks == chunk_by_tokens(doc, size, overlap)
 
 
+@property_test
 @given(documents, st.integers(1, 200))
 def test_paragraphs_property(doc: Document, max_chars: int) -> None:
     chunks = chunk_by_paragraphs(doc, max_chars)
@@ -198,6 +206,7 @@ def test_paragraphs_property(doc: Document, max_chars: int) -> None:
     assert chunks == chunk_by_paragraphs(doc, max_chars)
 
 
+@property_test
 @given(documents, st.integers(1, 300))
 def test_sections_property(doc: Document, max_chars: int) -> None:
     chunks = chunk_by_sections(doc, max_chars)
@@ -205,7 +214,7 @@ def test_sections_property(doc: Document, max_chars: int) -> None:
     assert chunks == chunk_by_sections(doc, max_chars)
 
 
-@settings(max_examples=30)
+@settings(max_examples=30, deadline=None)
 @given(documents, st.integers(1, 500), st.integers(1, 500))
 def test_overlap_never_exceeds_the_size(doc: Document, a: int, b: int) -> None:
     size, overlap = max(a, b), min(a, b)

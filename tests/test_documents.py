@@ -120,6 +120,13 @@ def test_truncated_pdf_raises_naming_the_file(tmp_path: Path, keep: float) -> No
         load_document(path)
 
 
+def test_only_a_leading_header_makes_a_pdf_unless_the_name_says_pdf(tmp_path: Path) -> None:
+    notes = write(tmp_path, "notes.md", b"# PDF notes\n\nA PDF file starts with %PDF-1.7.\n")
+    assert load_document(notes).metadata.type == "markdown"
+    junk_first = write(tmp_path, "mail.pdf", b"X-Junk: header\r\n" + pdf_bytes(PAGES[:1]))
+    assert "Quarterly" in load_document(junk_first).text
+
+
 def test_pdf_suffix_without_a_pdf_header_is_reported_damaged(tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match=r"fake\.pdf is damaged or not a PDF"):
         load_document(write(tmp_path, "fake.pdf", b"<html>not a pdf</html>"))
