@@ -198,20 +198,13 @@ def test_tokens_property(doc: Document, sizes: tuple[int, int]) -> None:
     assert chunks == chunk_by_tokens(doc, size, overlap)
 
 
+@pytest.mark.parametrize("chunker", [chunk_by_paragraphs, chunk_by_sections])
 @property_test
-@given(documents, st.integers(1, 200))
-def test_paragraphs_property(doc: Document, max_chars: int) -> None:
-    chunks = chunk_by_paragraphs(doc, max_chars)
+@given(doc=documents, max_chars=st.integers(1, 300))
+def test_paragraphs_and_sections_property(chunker, doc: Document, max_chars: int) -> None:
+    chunks = chunker(doc, max_chars)
     assert_chunk_invariants(doc, chunks, size=max_chars)
-    assert chunks == chunk_by_paragraphs(doc, max_chars)
-
-
-@property_test
-@given(documents, st.integers(1, 300))
-def test_sections_property(doc: Document, max_chars: int) -> None:
-    chunks = chunk_by_sections(doc, max_chars)
-    assert_chunk_invariants(doc, chunks, size=max_chars)
-    assert chunks == chunk_by_sections(doc, max_chars)
+    assert chunks == chunker(doc, max_chars)
 
 
 @settings(max_examples=30, deadline=None)
