@@ -263,8 +263,8 @@ def _no_progress(event: PullProgress) -> None:
 
 
 def log_progress(event: PullProgress) -> None:
-    """A progress callback that logs each stage and part once, at INFO."""
-    if event.done == 0 or event.stage == "download":
+    """A progress callback that logs each download and the start of a hash check."""
+    if event.stage == "download" or (event.stage == "verify" and event.done <= CHUNK_BYTES):
         logger.info("%s (%.0f MB)", event.description, event.total / 1e6)
 
 

