@@ -5,9 +5,12 @@
 
 How it runs:
 
-* **One model per file per process.** Every client of the same file shares one
-  ``llama_cpp.Llama`` and one worker thread. Calls run on that thread, off the event
-  loop, one at a time (llama.cpp contexts are not thread-safe); callers queue up.
+* **One model per file per process, one call at a time.** Every client of the same
+  file shares one ``llama_cpp.Llama``. All llama.cpp work of the process runs on one
+  worker thread, off the event loop, one call at a time; callers queue up. A context
+  is not thread-safe, and each call already uses every core (``n_threads``): two
+  models computing at once would only slow each other down, badly, since llama.cpp's
+  threads spin while they wait for a core.
 * **Context sized to need.** The first load makes ``n_ctx`` the next power of two
   that holds the prompt plus the reply budget (at least 4096). A later request that
   needs more reloads the model with a larger ``n_ctx``, up to the model's trained
@@ -47,6 +50,7 @@ from minions.clients.base import (
     Capabilities,
     Client,
     approx_message_tokens,
+    as_messages,
     check_fits,
     json_schema,
     make_completion,
@@ -113,19 +117,21 @@ class LoadSettings:
     prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES
 
 
+#: the one thread all llama.cpp work runs on
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+
+
 class _SharedModel:
-    """One model file: its ``Llama`` (loaded lazily, reloaded larger when needed) and
-    the single thread every call on it runs on."""
+    """One model file and its ``Llama``, loaded lazily and reloaded larger when a
+    request needs more context. Used only on the worker thread."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
         self.llama: Any = None
         self.n_ctx = 0
 
     def ensure(self, needed: int, size: int, settings: LoadSettings) -> Any:
-        """The model with room for ``needed`` tokens, (re)loaded at ``size`` if not.
-        Runs on the model's thread."""
+        """The model with room for ``needed`` tokens, (re)loaded at ``size`` if not."""
         if self.llama is not None and self.n_ctx >= needed:
             return self.llama
         if self.llama is not None:
@@ -182,15 +188,14 @@ def unload_models() -> None:
         shared = list(_shared.values())
         _shared.clear()
     for model in shared:
-        model.executor.submit(model.close).result()
-        model.executor.shutdown()
+        _worker.submit(model.close).result()
 
 
 @atexit.register
 def _close_at_exit() -> None:
     # Free the models while llama_cpp's module globals still exist: left to
     # Llama.__del__ during interpreter teardown, freeing fails with a traceback.
-    # The worker threads have finished by now, so closing here is safe.
+    # The worker thread has finished by now, so closing here is safe.
     with _shared_lock:
         for model in _shared.values():
             model.close()
@@ -327,7 +332,7 @@ class LlamaCppClient(Client):
         max_tokens: int,
         options: dict[str, Any],
     ) -> tuple[dict[str, Any], int]:
-        """Runs on the model's thread: size the context, call llama.cpp, and return
+        """Runs on the worker thread: size the context, call llama.cpp, and return
         the response with the number of prompt tokens served from the cache."""
         window = self.capabilities.context_window or FALLBACK_CONTEXT_WINDOW
         minimum = self.fixed_n_ctx or MIN_N_CTX
@@ -371,14 +376,14 @@ class LlamaCppClient(Client):
         **options: Any,
     ) -> Completion:
         started = time.perf_counter()
-        messages = list(messages)
+        messages = as_messages(messages)  # a plain string is one user message
         options = dict(options)
         max_tokens = int(options.pop("max_tokens", None) or self.max_tokens)
         if self._path is None:
             self._path = await asyncio.to_thread(self._resolve)
         shared = _shared_model(self._path)
         work = functools.partial(self._complete, shared, messages, schema, max_tokens, options)
-        response, cached = await asyncio.get_running_loop().run_in_executor(shared.executor, work)
+        response, cached = await asyncio.get_running_loop().run_in_executor(_worker, work)
         choice = response["choices"][0]
         text = choice["message"].get("content") or ""
         usage = response.get("usage") or {}

@@ -70,6 +70,8 @@ class FakeLlama:
     #: replies (str or exception), used in order, the last one repeating
     script: ClassVar[list[Any]] = []
     delay_s: ClassVar[float] = 0.0
+    busy: ClassVar[int] = 0
+    max_busy: ClassVar[int] = 0
 
     def __init__(
         self, model_path: str, *, n_ctx: int, n_threads: int, n_threads_batch: int, verbose: bool
@@ -83,8 +85,6 @@ class FakeLlama:
         self.n_tokens = 0
         self.cache: Any = None
         self.closed = False
-        self.busy = 0
-        self.max_busy = 0
         FakeLlama.instances.append(self)
 
     def n_ctx(self) -> int:
@@ -110,8 +110,8 @@ class FakeLlama:
         max_tokens: int | None = None,
         repeat_penalty: float = 1.0,
     ) -> dict[str, Any]:
-        self.busy += 1
-        self.max_busy = max(self.max_busy, self.busy)
+        FakeLlama.busy += 1  # calls in progress, over every instance
+        FakeLlama.max_busy = max(FakeLlama.max_busy, FakeLlama.busy)
         try:
             self.threads.add(threading.current_thread().name)
             self.calls.append(
@@ -131,7 +131,7 @@ class FakeLlama:
             self.n_tokens = len(self.input_ids)
             return response(reply, finish, len(prompt), len(completion))
         finally:
-            self.busy -= 1
+            FakeLlama.busy -= 1
 
 
 class FakeRAMCache:
@@ -147,6 +147,7 @@ def llama_cpp(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
     module.LlamaRAMCache = FakeRAMCache  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "llama_cpp", module)
     monkeypatch.setattr(FakeLlama, "instances", [])
+    monkeypatch.setattr(FakeLlama, "max_busy", 0)
     monkeypatch.setattr(FakeLlama, "script", ['{"answer": "Paris", "confidence": 0.9}'])
     yield module
     unload_models()
@@ -256,20 +257,22 @@ def test_clients_of_one_file_share_one_model_loaded_once() -> None:
     assert isinstance(llama.cache, FakeRAMCache) and llama.cache.capacity_bytes == 1 << 30
 
 
-def test_calls_run_off_the_loop_one_at_a_time() -> None:
-    FakeLlama.delay_s = 0.02
-    made = client()
+def test_calls_run_off_the_loop_one_at_a_time_even_across_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(FakeLlama, "delay_s", 0.02)
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF")
+    clients = [client(), get_client(f"llamacpp:{other}")]
 
     async def many() -> None:
-        await asyncio.gather(*(made.chat(QUESTION) for _ in range(4)))
+        await asyncio.gather(*(c.chat(QUESTION) for _ in range(3) for c in clients))
 
-    try:
-        asyncio.run(many())
-    finally:
-        FakeLlama.delay_s = 0.0
-    llama = FakeLlama.instances[0]
-    assert len(llama.calls) == 4 and llama.max_busy == 1
-    assert len(llama.threads) == 1 and threading.main_thread().name not in llama.threads
+    asyncio.run(many())
+    assert [len(llama.calls) for llama in FakeLlama.instances] == [3, 3]
+    assert FakeLlama.max_busy == 1
+    threads = set.union(*(llama.threads for llama in FakeLlama.instances))
+    assert len(threads) == 1 and threading.main_thread().name not in threads
 
 
 def test_n_ctx_grows_to_fit_and_never_shrinks() -> None:
