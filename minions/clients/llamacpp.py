@@ -24,7 +24,9 @@ How it runs:
   prefix reused either way.
 * **Structured output.** A schema becomes a llama.cpp grammar
   (``response_format={"type": "json_object", "schema": ...}``): the reply is
-  JSON of that shape by construction (unless it is cut off at ``max_tokens``).
+  JSON of that shape by construction (unless it is cut off at ``max_tokens``). A
+  schema llama.cpp cannot turn into a grammar falls back to any JSON; the reply is
+  validated against the schema either way (``Completion.parse_error``).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def _llama_cpp() -> Any:
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on (respects affinity masks and container limits)."""
+    """CPUs this process may run on (its CPU affinity mask where the OS has one)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -336,9 +338,9 @@ class LlamaCppClient(Client):
         the response with the number of prompt tokens served from the cache."""
         window = self.capabilities.context_window or FALLBACK_CONTEXT_WINDOW
         minimum = self.fixed_n_ctx or MIN_N_CTX
+        # the tokenizer needs a loaded model: the first load is sized by an estimate
         estimate = approx_message_tokens(messages) + max_tokens
-        size = context_size(estimate, window, minimum)
-        llama = shared.ensure(min(estimate, window), size, self.load_settings)
+        llama = shared.ensure(1, context_size(estimate, window, minimum), self.load_settings)
         kwargs = self._request_options(options, llama)
         prompt_tokens = _prompt_tokens(llama, messages)
         check_fits(self.provider, self.model, prompt_tokens, max_tokens, window)
