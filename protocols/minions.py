@@ -40,15 +40,6 @@ logger = logging.getLogger(__name__)
 
 Chunking = Literal["pages", "chars", "tokens", "paragraphs", "sections"]
 
-# the name of each chunker's size argument
-_SIZE_ARGUMENT = {
-    "pages": "pages_per_chunk",
-    "chars": "size",
-    "tokens": "size",
-    "paragraphs": "max_chars",
-    "sections": "max_chars",
-}
-
 
 class MinionsConfig(ProtocolConfig):
     max_rounds: int = Field(default=2, ge=1, le=10, description="rounds of plan, read, aggregate")
@@ -189,13 +180,10 @@ class _Rounds:
         self.job_chunks: dict[int, Chunk] = {}
 
     def _make_chunks(self) -> list[Chunk]:
-        kwargs = {}
-        if self.config.chunk_size is not None:
-            kwargs[_SIZE_ARGUMENT[self.config.chunking]] = self.config.chunk_size
         chunks = [
             c
             for doc in self.run.documents
-            for c in chunk(doc, self.config.chunking, **kwargs)
+            for c in chunk(doc, self.config.chunking, size=self.config.chunk_size)
             if c.text.strip()
         ]
         if not chunks:
@@ -378,25 +366,43 @@ class _Rounds:
         ]
 
     def to_jobs(self, round_: Round, manifests: list[Manifest]) -> list[_Job]:
-        """Samples, the per-round cap, and chunk-major order (stable within a chunk)."""
+        """The per-round cap (keeping the jobs whose chunk best matches their task),
+        samples, and chunk-major order (stable within a chunk)."""
+        samples = self.config.num_samples_per_task
+        limit = max(1, self.config.max_jobs_per_round // samples)
+        if len(manifests) > limit:
+            round_.notes.append(
+                f"{len(manifests) * samples} jobs planned; the {limit * samples} whose chunks "
+                "best match their tasks ran (max_jobs_per_round)"
+            )
+            manifests = self.most_relevant(manifests, limit)
         doc_order = {d.name: i for i, d in enumerate(self.run.documents)}
         manifests = sorted(
             manifests,
             key=lambda m: (doc_order.get(m.chunk.doc, len(doc_order)), m.chunk.start, m.chunk.end),
         )
-        expanded = [(m, s) for m in manifests for s in range(self.config.num_samples_per_task)]
-        limit = self.config.max_jobs_per_round
-        if len(expanded) > limit:
-            round_.notes.append(
-                f"{len(expanded)} jobs planned; only the first {limit} ran (max_jobs_per_round)"
-            )
-            expanded = expanded[:limit]
+        expanded = [(m, s) for m in manifests for s in range(samples)]
         jobs = []
         for manifest, sample in expanded:
             jobs.append(_Job(job_id=self.next_job_id, manifest=manifest, sample=sample))
             self.job_chunks[self.next_job_id] = manifest.chunk
             self.next_job_id += 1
         return jobs
+
+    def most_relevant(self, manifests: list[Manifest], limit: int) -> list[Manifest]:
+        """The ``limit`` manifests whose chunk BM25 ranks highest for their task."""
+        score: dict[int, float] = {}
+        by_task: dict[str, list[int]] = {}
+        for i, m in enumerate(manifests):
+            by_task.setdefault(m.task, []).append(i)
+        for task, indexes in by_task.items():
+            chunks = [manifests[i].chunk for i in indexes]
+            ranked = rank_chunks(f"{task} {self.run.task}", chunks, k=len(chunks))
+            position = {id(s.chunk): s.score for s in ranked}
+            for i in indexes:
+                score[i] = position.get(id(manifests[i].chunk), 0.0)
+        best = sorted(range(len(manifests)), key=lambda i: -score[i])[:limit]
+        return [manifests[i] for i in sorted(best)]
 
     # --- 2. local jobs ----------------------------------------------------------------
 

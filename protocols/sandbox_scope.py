@@ -8,7 +8,7 @@ with :func:`sandbox_decode` and the return value back into JSON with
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, is_dataclass
 from typing import Any
 
 from minions import chunking
@@ -17,6 +17,7 @@ from minions.documents import Document
 
 __all__ = [
     "Chunk",
+    "SandboxChunk",
     "JobManifest",
     "PreviousJob",
     "chunk_by_chars",
@@ -25,6 +26,19 @@ __all__ = [
     "chunk_by_sections",
     "chunk_by_tokens",
 ]
+
+
+class SandboxChunk(Chunk):
+    """A chunk that also reads like a dict (``chunk["text"]``), as model-written code
+    often expects."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in type(self).model_fields else default
 
 
 @dataclass
@@ -89,12 +103,12 @@ def chunk_by_sections(source: Chunk | Document | str, max_chars: int = 8000) -> 
 
 def sandbox_decode(kwargs: dict[str, Any]) -> dict[str, Any]:
     decoded = dict(kwargs)
-    decoded["chunks"] = [Chunk.model_validate(c) for c in kwargs.get("chunks", [])]
+    decoded["chunks"] = [SandboxChunk.model_validate(c) for c in kwargs.get("chunks", [])]
     decoded["previous_jobs"] = [
         PreviousJob(
             task_id=j["task_id"],
             task=j["task"],
-            chunk=Chunk.model_validate(j["chunk"]),
+            chunk=SandboxChunk.model_validate(j["chunk"]),
             answer=j.get("answer"),
         )
         for j in kwargs.get("previous_jobs", [])
@@ -103,12 +117,16 @@ def sandbox_decode(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def sandbox_encode(value: Any) -> Any:
+    """JSON-ready values; objects (e.g. a JobManifest class the code defined itself)
+    become dicts of their attributes."""
     if isinstance(value, (list, tuple)):
         return [sandbox_encode(v) for v in value]
-    if isinstance(value, JobManifest):
-        item = asdict(value)
-        item["chunk"] = value.chunk.model_dump() if isinstance(value.chunk, Chunk) else value.chunk
-        return item
+    if isinstance(value, dict):
+        return {k: sandbox_encode(v) for k, v in value.items()}
     if isinstance(value, Chunk):
         return value.model_dump()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if is_dataclass(value) or hasattr(value, "__dict__"):
+        return sandbox_encode(dict(vars(value)))
     return value

@@ -287,3 +287,49 @@ def test_local_prompt_is_chunk_first():
     text = render("minions_job", doc="d", pages="p. 1", text="CHUNK", task="TASK", advice="")
     assert text.index("CHUNK") < text.index("TASK")
     assert isinstance(Message.user(text), Message)
+
+
+async def test_code_in_the_style_small_models_write_still_runs():
+    # its own JobManifest class, dict-style chunk access, type hints from typing
+    code = '''```python
+from typing import List, Dict
+
+class JobManifest:
+    def __init__(self, chunk: Dict, task_id: int, task: str, advice: str):
+        self.chunk = chunk
+        self.task_id = task_id
+        self.task = task
+        self.advice = advice
+
+def prepare_jobs(chunks: List[Dict], previous_jobs: List[Dict]) -> List[JobManifest]:
+    return [JobManifest(c, 1, "What was the total revenue?", "") for c in chunks if "revenue" in c["text"].lower()]
+```'''
+    remote = remote_script(code=[code], final={"answer": "$4.2 billion"})
+    result, _ = await run_minions(remote, max_rounds=1)
+    assert result.status == "answered"
+    assert not result.rounds[0].notes
+    assert [j.chunk.page_start for j in result.jobs] == [3]
+
+
+async def test_job_cap_keeps_the_chunks_that_match_the_task():
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    result, _ = await run_minions(remote, max_rounds=1, max_jobs_per_round=1)
+    assert [j.chunk.page_start for j in result.jobs] == [3]
+    assert "best match their tasks" in result.rounds[0].notes[0]
+
+
+async def test_code_can_split_chunks_with_the_chunkers_in_scope():
+    code = '''```python
+def prepare_jobs(chunks, previous_jobs):
+    jobs = []
+    for chunk in chunks:
+        for part in chunk_by_chars(chunk, 60):
+            jobs.append(JobManifest(chunk=part, task_id=1, task="What was the total revenue?"))
+    return jobs
+```'''
+    remote = remote_script(code=[code], final={"answer": "$4.2 billion"})
+    result, _ = await run_minions(remote, max_rounds=1)
+    assert result.status == "answered", result.rounds[0].notes
+    assert len(result.jobs) > 4
+    # the parts keep their page numbers within the document
+    assert {j.chunk.page_start for j in result.jobs} == {1, 2, 3, 4}
