@@ -1,0 +1,238 @@
+"""The local and remote model pickers of the sidebar, and the clients they make.
+
+A pick is a :class:`ModelChoice`: a client spec plus constructor arguments (an API key
+typed into a password field goes only there, never into a label, a log, a Result or
+a file). ``problem()`` says, before a run starts, what is missing and what to do.
+
+Tests and the browser check replace the models with their own clients through the
+``MINIONS_APP_CLIENTS`` environment variable: ``path/to/file.py:function`` or
+``package.module:function``, a function that takes ``"local"`` or ``"remote"`` and
+returns a :class:`~minions.clients.Client`. When it is set, both pickers offer (and
+start on) "injected clients"; otherwise that choice does not exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import streamlit as st
+
+from minions import models
+from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE
+from minions.clients import Client, get_client
+from minions.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+INJECT_ENV = "MINIONS_APP_CLIENTS"
+INJECTED = "injected clients"
+Role = Literal["local", "remote"]
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+KEY_HELP = "Used for this session's runs only: never written to disk, logs or downloads."
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model picked in the sidebar."""
+
+    role: Role
+    spec: str
+    #: constructor arguments (may hold an API key: kept out of repr)
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: the environment variable that holds the key, when the provider needs one
+    key_env: str | None = None
+    injected: bool = False
+
+    @property
+    def pack(self) -> str | None:
+        """The offline pack this choice runs on, if any."""
+        provider, _, model = self.spec.partition(":")
+        return model if provider == "llamacpp" and model in models.PACKS else None
+
+    @property
+    def default_price_as(self) -> str | None:
+        """Offline and injected remotes cost $0; price them as a cloud model."""
+        if self.role == "remote" and (self.injected or self.spec.startswith("llamacpp:")):
+            return OFFLINE_PRICE_AS
+        return None
+
+    def problem(self) -> str | None:
+        """What stops this choice from running, said so the user can fix it."""
+        if self.key_env and not self.options.get("api_key") and not os.environ.get(self.key_env):
+            return (
+                f"No API key for the {self.role} model {self.spec}: set {self.key_env} in the "
+                "environment you start the app from, or type the key into the sidebar's "
+                "API key field."
+            )
+        pack = self.pack
+        if pack is not None:
+            status = models.pack_status(pack)
+            if status.state in ("not pulled", "corrupt"):
+                detail = f" ({status.detail})" if status.detail else ""
+                return (
+                    f"The {self.role} model pack {pack} is {status.state}{detail}. Pull it "
+                    f"with `minions models pull {pack}` or the button below "
+                    f"({status.pack.size / 1e9:.1f} GB, once)."
+                )
+        return None
+
+    def make_client(self) -> Client:
+        """A fresh client (raises :class:`~minions.errors.MinionsError` with a hint)."""
+        if self.injected:
+            return load_factory(os.environ[INJECT_ENV])(self.role)
+        return get_client(self.spec, **self.options)
+
+
+def load_factory(target: str) -> Callable[[Role], Client]:
+    """The client factory named by ``file.py:function`` or ``module:function``."""
+    where, _, name = target.rpartition(":")
+    if not where or not name:
+        raise ConfigurationError(f"{INJECT_ENV}={target!r} must look like 'file.py:function'")
+    if where.endswith(".py"):
+        spec = importlib.util.spec_from_file_location("minions_app_injected", where)
+        if spec is None or spec.loader is None:
+            raise ConfigurationError(f"{INJECT_ENV}: cannot load {where}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(where)
+    factory: Callable[[Role], Client] = getattr(module, name)
+    return factory
+
+
+def _injected_choices() -> list[str]:
+    return [INJECTED] if os.environ.get(INJECT_ENV) else []
+
+
+# --- local -------------------------------------------------------------------------
+
+
+def ollama_host() -> str:
+    return os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def ollama_models(host: str) -> list[str] | str:
+    """The models an Ollama server at ``host`` has, or why there are none to list."""
+    try:
+        import ollama
+    except ImportError:
+        return "the ollama package is not installed: pip install 'minions[ollama]'"
+    try:
+        listed = ollama.Client(host=host, timeout=2).list()
+    except Exception as exc:  # any failure means: nothing usable answers there
+        logger.debug("listing Ollama models at %s failed: %r", host, exc)
+        return f"no Ollama server at {host}; start it with `ollama serve` or set OLLAMA_HOST"
+    return sorted(m.model for m in listed.models if m.model)
+
+
+def _pack_label(name: str) -> str:
+    status = models.pack_status(name)
+    return f"{name} ({status.pack.size / 1e9:.1f} GB, {status.state})"
+
+
+def pick_local() -> ModelChoice:
+    """The sidebar's local model picker."""
+    kinds = [*_injected_choices(), "offline pack", "Ollama", "typed spec"]
+    kind = st.selectbox("Local model", kinds, key="local.kind")
+    if kind == INJECTED:
+        st.caption(f"Clients from {INJECT_ENV}={os.environ[INJECT_ENV]}")
+        return ModelChoice("local", "injected:local", injected=True)
+    if kind == "offline pack":
+        packs = list(models.PACKS)
+        default = packs.index(DEFAULT_LOCAL.split(":", 1)[1])
+        pack = st.selectbox(
+            "Pack", packs, index=default, format_func=_pack_label, key="local.pack",
+            help="GGUF models run in this process by llama.cpp (minions[embedded]).",
+        )  # fmt: skip
+        return ModelChoice("local", f"llamacpp:{pack}")
+    if kind == "Ollama":
+        host = ollama_host()
+        found = ollama_models(host)
+        if isinstance(found, str):
+            st.warning(found)
+            model = st.text_input("Ollama model", "qwen2.5:3b", key="local.ollama_typed")
+        else:
+            model = st.selectbox(f"Ollama model at {host}", found, key="local.ollama") or ""
+        return ModelChoice("local", f"ollama:{model}", options={"host": host})
+    spec = st.text_input("Local spec", DEFAULT_LOCAL, key="local.spec", help="provider:model")
+    return ModelChoice("local", spec.strip())
+
+
+# --- remote ------------------------------------------------------------------------
+
+REMOTE_KINDS = ["OpenAI", "Anthropic", "OpenAI-compatible server", "offline stand-in", "typed spec"]
+
+
+def _default_remote_kind() -> str:
+    if os.environ.get(INJECT_ENV):
+        return INJECTED
+    if os.environ.get("OPENAI_API_KEY"):
+        return "OpenAI"
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return "Anthropic"
+    return "offline stand-in"
+
+
+def _api_key(provider: str, env: str | None) -> dict[str, str]:
+    """A password field; the key goes to the client only (env var when left blank)."""
+    found = env and os.environ.get(env)
+    key = st.text_input(
+        f"{provider} API key",
+        type="password",
+        placeholder=f"from {env}" if found else "paste a key",
+        help=KEY_HELP,
+        key=f"remote.{provider}.key",
+    )
+    return {"api_key": key} if key else {}
+
+
+def pick_remote() -> ModelChoice:
+    """The sidebar's remote model picker."""
+    kinds = [*_injected_choices(), *REMOTE_KINDS]
+    kind = st.selectbox(
+        "Remote model", kinds, index=kinds.index(_default_remote_kind()), key="remote.kind"
+    )
+    if kind == INJECTED:
+        st.caption(f"Clients from {INJECT_ENV}={os.environ[INJECT_ENV]}")
+        return ModelChoice("remote", "injected:remote", injected=True)
+    if kind == "OpenAI":
+        model = st.text_input("OpenAI model", "gpt-4o-mini", key="remote.openai")
+        options = _api_key("OpenAI", "OPENAI_API_KEY")
+        return ModelChoice("remote", f"openai:{model}", options, key_env="OPENAI_API_KEY")
+    if kind == "Anthropic":
+        model = st.text_input("Anthropic model", "claude-haiku-4-5", key="remote.anthropic")
+        options = _api_key("Anthropic", "ANTHROPIC_API_KEY")
+        return ModelChoice("remote", f"anthropic:{model}", options, key_env="ANTHROPIC_API_KEY")
+    if kind == "OpenAI-compatible server":
+        base_url = st.text_input("Base URL", "http://localhost:8000/v1", key="remote.base_url")
+        model = st.text_input("Model", key="remote.compatible")
+        options = {"base_url": base_url, **_api_key("Server", None)}
+        return ModelChoice("remote", f"openai:{model}", options)
+    if kind == "offline stand-in":
+        st.caption(
+            f"{OFFLINE_REMOTE}: a 1.5B model, nowhere near a frontier model; "
+            "for trying the app without a key."
+        )
+        return ModelChoice("remote", OFFLINE_REMOTE)
+    spec = st.text_input("Remote spec", "openai:gpt-4o-mini", key="remote.spec")
+    return ModelChoice("remote", spec.strip())
+
+
+def pull_pack(name: str) -> Path:
+    """Pull an offline pack with a progress bar on the page."""
+    bar = st.progress(0.0, text=f"pulling {name}")
+
+    def update(event: models.PullProgress) -> None:
+        bar.progress(min(event.done / max(event.total, 1), 1.0), text=event.description)
+
+    path = models.pull(name, progress=update)
+    bar.progress(1.0, text=f"{name} is ready")
+    return path

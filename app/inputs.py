@@ -1,0 +1,135 @@
+"""Where the documents and the question come from: a bundled example, uploaded files
+or pasted text. Every loader failure becomes a message, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from minions.documents import SUPPORTED_TYPES, Document, load_document
+from minions.errors import DocumentError
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+UPLOAD_TYPES = ["pdf", "txt", "md", "markdown", "html", "htm"]
+SOURCES = ["bundled example", "upload files", "paste text"]
+
+
+@dataclass(frozen=True)
+class Example:
+    """A question about a bundled document, with the answer it expects."""
+
+    id: str
+    document: Path
+    question: str
+    answer: str
+
+
+def bundled_examples(directory: Path = EXAMPLES_DIR) -> list[Example]:
+    """The examples in ``directory/questions.json`` (none when it is not there, e.g. in
+    an installed wheel)."""
+    try:
+        entries = json.loads((directory / "questions.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [
+        Example(e["id"], directory / e["document"], e["question"], e.get("answer", ""))
+        for e in entries
+        if (directory / e["document"]).is_file()
+    ]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def load_upload(name: str, data: bytes) -> Document:
+    """An uploaded file as a Document, through the documents loader.
+
+    The loader reads paths, so the bytes go to a private temporary file that is gone
+    before this returns. Raises :class:`DocumentError` with the loader's message.
+    """
+    filename = Path(name).name or "upload"
+    with tempfile.TemporaryDirectory(prefix="minions-upload-") as tmp:
+        path = Path(tmp) / filename
+        path.write_bytes(data)
+        try:
+            loaded = load_document(path)
+        except DocumentError:
+            raise
+        except Exception as exc:  # a parser failure the loader did not anticipate
+            logger.exception("loading upload %s failed", filename)
+            raise DocumentError(
+                f"{filename} could not be read ({type(exc).__name__}: {exc}); supported: "
+                f"{SUPPORTED_TYPES}"
+            ) from exc
+    # the temporary path means nothing to anyone: the source is the upload's name
+    return Document.from_pages(
+        loaded.pages, name=filename, type=loaded.metadata.type, source=filename
+    )
+
+
+def describe(documents: list[Document]) -> str:
+    """``name: 3 pages, ~2,100 tokens`` for each document."""
+    return "; ".join(
+        f"**{d.name}**: {d.page_count} page{'s' * (d.page_count != 1)}, "
+        f"~{d.metadata.approx_tokens:,} tokens"
+        for d in documents
+    )
+
+
+def _from_example(examples: list[Example]) -> tuple[list[Document], str]:
+    if not examples:
+        st.info("No bundled examples here (they ship with the source tree, in examples/).")
+        return [], ""
+    example = st.selectbox(
+        "Example", examples, format_func=lambda e: f"{e.document.name}: {e.id}", key="example"
+    )
+    if example is None:
+        return [], ""
+    st.caption(f"Expected answer: {example.answer}")
+    question = st.text_area("Question", example.question, key=f"question.{example.id}")
+    return [load_document(example.document)], question
+
+
+def _from_uploads() -> tuple[list[Document], str]:
+    files = st.file_uploader(
+        f"Documents ({SUPPORTED_TYPES})",
+        type=UPLOAD_TYPES,
+        accept_multiple_files=True,
+        key="uploads",
+    )
+    documents = []
+    for file in files or []:
+        try:
+            documents.append(load_upload(file.name, file.getvalue()))
+        except DocumentError as exc:
+            st.error(f"Cannot use {file.name}: {exc}")
+    question = st.text_area("Question", key="question.upload")
+    return documents, question
+
+
+def _from_paste() -> tuple[list[Document], str]:
+    text = st.text_area(
+        "Document text", height=200, key="pasted", help="Form feeds (\\f) separate pages."
+    )
+    question = st.text_area("Question", key="question.paste")
+    documents = [Document.from_text(text, name="pasted text")] if text.strip() else []
+    return documents, question
+
+
+def pick_inputs() -> tuple[list[Document], str]:
+    """The documents and the question, with page and token counts shown."""
+    source = st.radio("Documents", SOURCES, horizontal=True, key="source")
+    if source == "bundled example":
+        documents, question = _from_example(bundled_examples())
+    elif source == "upload files":
+        documents, question = _from_uploads()
+    else:
+        documents, question = _from_paste()
+    if documents:
+        st.caption(describe(documents))
+    return documents, question.strip()

@@ -1,0 +1,158 @@
+"""A protocol's options as widgets, read from its pydantic ``Config``.
+
+:func:`option_fields` turns the Config's fields into plain descriptions (testable
+without Streamlit); :func:`render_options` draws one widget per field: whole numbers
+and decimals as number inputs, a ``Literal`` as a select box, a bool as a toggle.
+An optional field (``int | None``) starts blank, and blank means ``None``. A field
+of another type keeps its default and says so.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import Any, Literal, Union, get_args, get_origin
+
+import annotated_types
+import streamlit as st
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+OptionKind = Literal["int", "float", "bool", "choice", "text", "other"]
+
+
+@dataclass(frozen=True)
+class OptionField:
+    """One option of a protocol, described for a widget."""
+
+    name: str
+    kind: OptionKind
+    default: Any
+    optional: bool = False
+    description: str = ""
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ")
+
+
+def _strip_none(annotation: Any) -> tuple[Any, bool]:
+    """``X | None`` as ``(X, True)``; anything else as ``(annotation, False)``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and len(get_args(annotation)) == 2:
+            return args[0], True
+    return annotation, False
+
+
+def _kind(annotation: Any) -> OptionKind:
+    if get_origin(annotation) is Literal:
+        return "choice"
+    if annotation is bool:
+        return "bool"
+    if annotation is int:
+        return "int"
+    if annotation is float:
+        return "float"
+    if annotation is str:
+        return "text"
+    return "other"
+
+
+def _bounds(info: FieldInfo, kind: OptionKind) -> tuple[float | None, float | None]:
+    """Inclusive bounds for a number input (an exclusive int bound moves by one; an
+    exclusive float bound is left to validation)."""
+    low = high = None
+    for item in info.metadata:
+        if isinstance(item, annotated_types.Ge):
+            low = item.ge
+        elif isinstance(item, annotated_types.Gt):
+            low = item.gt + 1 if kind == "int" else item.gt
+        elif isinstance(item, annotated_types.Le):
+            high = item.le
+        elif isinstance(item, annotated_types.Lt):
+            high = item.lt - 1 if kind == "int" else item.lt
+    return low, high
+
+
+def option_fields(config: type[BaseModel]) -> list[OptionField]:
+    """Every field of ``config`` described for a widget, in declaration order."""
+    fields = []
+    for name, info in config.model_fields.items():
+        annotation, optional = _strip_none(info.annotation)
+        kind = _kind(annotation)
+        low, high = _bounds(info, kind) if kind in ("int", "float") else (None, None)
+        fields.append(
+            OptionField(
+                name=name,
+                kind=kind,
+                default=info.get_default(call_default_factory=True),
+                optional=optional,
+                description=info.description or "",
+                choices=get_args(annotation) if kind == "choice" else (),
+                minimum=low,
+                maximum=high,
+            )
+        )
+    return fields
+
+
+def _help(field: OptionField) -> str:
+    blank = " Leave blank for None (the default)." if field.optional else ""
+    return f"{field.description or field.name} (default: {field.default!r}).{blank}"
+
+
+def _number(field: OptionField, key: str) -> Any:
+    if field.kind == "int":
+        as_number: type = int
+        extra: dict[str, Any] = {"step": 1}
+    else:
+        as_number = float
+        extra = {"step": 0.1, "format": "%g"}
+    bound = {
+        "min_value": None if field.minimum is None else as_number(field.minimum),
+        "max_value": None if field.maximum is None else as_number(field.maximum),
+    }
+    value = None if field.default is None else as_number(field.default)
+    return st.number_input(
+        field.label,
+        value=value,
+        placeholder="None",
+        help=_help(field),
+        key=key,
+        **bound,
+        **extra,
+    )
+
+
+def render_widget(field: OptionField, key: str) -> Any:
+    """Draw the widget for one option and return its value (``None`` when blank)."""
+    if field.kind == "bool":
+        return st.toggle(field.label, value=bool(field.default), help=_help(field), key=key)
+    if field.kind == "choice":
+        choices = list(field.choices)
+        index = choices.index(field.default) if field.default in choices else None
+        return st.selectbox(
+            field.label, choices, index=index, placeholder="None", help=_help(field), key=key
+        )
+    if field.kind in ("int", "float"):
+        return _number(field, key)
+    if field.kind == "text":
+        text = st.text_input(field.label, value=field.default or "", help=_help(field), key=key)
+        return text if text or not field.optional else None
+    st.caption(f"{field.label}: {field.default!r} (not settable here)")
+    return field.default
+
+
+def render_options(config: type[BaseModel], key_prefix: str) -> dict[str, Any]:
+    """Widgets for every option of ``config``; returns the options that differ from
+    their defaults (what the run is given)."""
+    chosen = {}
+    for field in option_fields(config):
+        value = render_widget(field, key=f"{key_prefix}.{field.name}")
+        if value != field.default:
+            chosen[field.name] = value
+    return chosen
