@@ -11,7 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scripted_clients import ANSWER, EVIDENCE
 from streamlit.testing.v1 import AppTest
+
+from app.inputs import bundled_examples
+from minions.documents import load_document
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
 CLIENTS = Path(__file__).with_name("scripted_clients.py")
@@ -46,23 +50,28 @@ def texts(elements: object) -> list[str]:
 
 def test_bundled_example_with_minions_shows_answer_cost_and_jobs(monkeypatch):
     inject(monkeypatch)
+    example = bundled_examples()[0]
+    document = load_document(example.document)
     at = start()
     assert at.radio(key="source").value == "bundled example"
-    assert "3 pages" in " ".join(texts(at.caption))
+    assert f"{document.page_count} pages" in " ".join(texts(at.caption))
     at.selectbox(key="protocol").set_value("minions")
     at = run_to_end(at)
 
     assert not at.error, texts(at.error)
-    assert any("$1,577 million" in s for s in texts(at.success))
-    assert any("p. 3" in m for m in texts(at.markdown)), "citations with pages"
+    assert any(ANSWER in s for s in texts(at.success))
+    assert any("Citations" in m and "p. " in m for m in texts(at.markdown)), "cited pages"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Remote $"].startswith("$")
     assert metrics["Remote-only $"].startswith("$")
     assert metrics["Savings"].endswith("x")
     assert int(metrics["Local tokens"].replace(",", "")) > 0
     jobs = at.dataframe[0].value
-    assert list(jobs["pages"]) == [f"3m-2018-10k-excerpt.txt, p. {p}" for p in (1, 2, 3)]
-    assert list(jobs["answer"]) == ["abstained", "abstained", "$1,577 million"]
+    pages = [(n, text) for n, text in enumerate(document.pages, 1) if text.strip()]
+    assert list(jobs["pages"]) == [f"{document.name}, p. {n}" for n, _ in pages]
+    assert list(jobs["answer"]) == [
+        "$1,577 million" if EVIDENCE in text else "abstained" for _, text in pages
+    ]
     assert any("def prepare_jobs" in c.value for c in at.code), "the remote's code"
     assert at.get("download_button"), "download of the run"
     runs = at.dataframe[-1].value
