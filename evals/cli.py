@@ -1,0 +1,309 @@
+"""``minions eval``: run protocols over a dataset, and ``minions eval report DIR``.
+
+``eval_app`` is a typer app; the ``minions`` command mounts it with
+``app.add_typer(eval_app, name="eval")``. This is the only module of ``evals`` that
+presents anything (rich progress and tables); the library logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE, default_remote
+from minions.clients import parse_spec, provider_class
+from minions.errors import MinionsError
+from minions.pricing import format_usd
+
+from .datasets import DATASETS
+from .report import GroupStats, cells, summarize, write_report
+from .runner import RESULTS, EvalRow, EvalSettings, parse_options, run_eval
+from .runner import Progress as RunProgress
+
+__all__ = ["eval_app"]
+
+eval_app = typer.Typer(
+    help="Evaluate protocols on a dataset: accuracy against remote cost.",
+    pretty_exceptions_enable=False,
+)
+
+
+def _stdout() -> Console:
+    # made per use, so the terminal's current width (or $COLUMNS) applies
+    return Console()
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    _stderr().print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Repeated and comma-separated values as one list."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    found = {}
+    for value in values or []:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            _fail(f"{flag} {value!r} must look like key=value")
+        found[key.strip()] = text.strip()
+    return found
+
+
+def _is_local(spec: str) -> bool:
+    try:
+        return provider_class(parse_spec(spec)[0]).is_local
+    except MinionsError:
+        return False
+
+
+#: the terminal table: short headers (report.md has the long ones and the notes)
+TERMINAL_COLUMNS = [
+    ("protocol", "protocol"),
+    ("n", "n"),
+    ("accuracy [95% CI]", "accuracy"),
+    ("remote $/q", "remote_usd"),
+    ("remote tok/q", "remote_tokens"),
+    ("local tok/q", "local_tokens"),
+    ("s/q", "wall_s"),
+    ("errors", "errors"),
+    ("remote-only $/q", "remote_only_usd"),
+    ("cost ratio", "cost_ratio"),
+    ("quality ratio", "quality_ratio"),
+]
+
+
+def results_table(groups: list[GroupStats], title: str) -> Table:
+    """The report table of ``groups`` (one dataset) for the terminal."""
+    table = Table(title=title, title_justify="left")
+    for header, key in TERMINAL_COLUMNS:
+        table.add_column(header, no_wrap=key in ("protocol", "accuracy"))
+    for group in groups:
+        row = cells(group)
+        table.add_row(*(row[key] for _, key in TERMINAL_COLUMNS))
+    return table
+
+
+def _print_tables(groups: list[GroupStats]) -> None:
+    for dataset in dict.fromkeys(g.dataset for g in groups):
+        members = [g for g in groups if g.dataset == dataset]
+        _stdout().print(results_table(members, dataset))
+        for group in members:
+            if group.note:
+                _stdout().print(f"  {group.protocol}: {group.note}", highlight=False)
+
+
+def _status(progress: RunProgress) -> str:
+    accuracy = "n/a" if progress.accuracy is None else f"{100 * progress.accuracy:.0f}%"
+    return (
+        f"accuracy {progress.correct}/{progress.decided} ({accuracy}) · "
+        f"remote {format_usd(progress.remote_usd)} · {progress.errors} errors"
+    )
+
+
+@eval_app.callback(invoke_without_command=True)
+def run(
+    ctx: typer.Context,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help=f"one of: {', '.join(DATASETS)}")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (results.jsonl, run.json).")
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="Dataset path; default: the copy in ../shared/data (none for qasper)."),
+    ] = None,
+    download: Annotated[
+        bool,
+        typer.Option("--download", help="financebench: fetch the public source into the cache."),
+    ] = False,
+    protocols: Annotated[
+        str, typer.Option(help="Comma-separated protocols to compare.")
+    ] = "remote_only,minion,minions",
+    local: Annotated[str, typer.Option(help="Local model spec.")] = DEFAULT_LOCAL,
+    remote: Annotated[
+        str | None,
+        typer.Option(
+            help="Remote model spec; default: an API key's model, else the offline stand-in."
+        ),
+    ] = None,
+    price_as: Annotated[
+        str | None,
+        typer.Option("--price-as", help="Price remote usage as this model (provider:model)."),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            help="financebench: full | pages:N; longhealth: full | texts:N | tokens:N | "
+            "distractors:N; qasper: full."
+        ),
+    ] = None,
+    ids: Annotated[
+        list[str] | None,
+        typer.Option("--ids", help="Only these example ids (repeat or comma-separate)."),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only examples whose metadata has key=value, e.g. kind=negation/condition."
+        ),
+    ] = None,
+    sample: Annotated[
+        int | None, typer.Option(min=1, help="A seeded random sample of this many examples.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many examples.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of sampling and distractor pages.")] = 0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Pairs run at once.")] = 1,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="Protocol option key=value or protocol.key=value (repeat)."),
+    ] = None,
+    judge: Annotated[
+        str | None, typer.Option(help="Model spec of an LLM judge for free-form answers.")
+    ] = None,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="Run pairs that ended in an error again.")
+    ] = False,
+    traces: Annotated[
+        bool, typer.Option("--traces", help="Save every Result as traces/<protocol>/<id>.json.")
+    ] = False,
+) -> None:
+    """Run protocols over a dataset: one row per (example, protocol) in OUT/results.jsonl.
+
+    Rerunning the same command resumes; `minions eval report OUT` writes the report.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if dataset is None or out is None:
+        missing = " and ".join(f for f, v in (("--dataset", dataset), ("--out", out)) if v is None)
+        _stderr().print(ctx.get_usage(), highlight=False)
+        _stderr().print(f"Try '{ctx.command_path} --help' for help.", highlight=False)
+        _fail(f"{missing} required to run an eval (or `{ctx.command_path} report DIR`)", code=2)
+    protocol_names = _split([protocols])
+    remote_spec = remote or default_remote()
+    if remote is None and remote_spec == OFFLINE_REMOTE and price_as is None:
+        price_as = OFFLINE_PRICE_AS
+        _stderr().print(
+            f"[yellow]note:[/] the remote is the offline stand-in {OFFLINE_REMOTE}, priced as "
+            f"{OFFLINE_PRICE_AS}; pass --remote for a real remote model."
+        )
+    elif price_as is None and _is_local(remote_spec):
+        _stderr().print(
+            f"[yellow]note:[/] the remote {remote_spec} runs locally, so remote $ will be $0; "
+            "pass --price-as openai:gpt-4o (or another priced model) to estimate cloud cost."
+        )
+    try:
+        if download:
+            if dataset != "financebench":
+                _fail("--download is for --dataset financebench")
+            from .datasets import financebench
+
+            data = str(financebench.download())
+        settings = EvalSettings(
+            dataset=dataset,  # type: ignore[arg-type]  # validated by pydantic
+            data=data,
+            context=context,
+            protocols=protocol_names,
+            local=local,
+            remote=remote_spec,
+            price_as=price_as,
+            judge=judge,
+            ids=_split(ids) or None,
+            where=_pairs(where, "--where"),
+            sample=sample,
+            limit=limit,
+            seed=seed,
+            options=parse_options(option or [], protocol_names),
+        )
+    except (MinionsError, ValueError) as exc:
+        _fail(str(exc))
+    rows = _run_with_progress(settings, out, concurrency, retry_errors, traces)
+    _print_tables(summarize(rows, seed=settings.seed))
+    _stdout().print(
+        f"{len(rows)} rows in {out / RESULTS}; `minions eval report {out}` writes report.md "
+        "and the cost-vs-accuracy plot.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _run_with_progress(
+    settings: EvalSettings, out: Path, concurrency: int, retry_errors: bool, traces: bool
+) -> list[EvalRow]:
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_stderr(),
+    )
+    task = bar.add_task(settings.dataset, total=None, status="loading examples")
+
+    def on_start(progress: RunProgress) -> None:
+        bar.update(task, total=progress.total, completed=progress.done, status=_status(progress))
+
+    def on_row(row: EvalRow, progress: RunProgress) -> None:
+        bar.update(task, completed=progress.done, status=_status(progress))
+        if row.status == "error":
+            bar.console.print(
+                f"[yellow]{row.example_id} {row.protocol}:[/] {row.error}", highlight=False
+            )
+
+    try:
+        with bar:
+            return asyncio.run(
+                run_eval(
+                    settings,
+                    out,
+                    concurrency=concurrency,
+                    retry_errors=retry_errors,
+                    traces=traces,
+                    on_start=on_start,
+                    on_row=on_row,
+                )
+            )
+    except KeyboardInterrupt:
+        _stderr().print(
+            f"[yellow]interrupted:[/] finished rows are saved in {out / RESULTS}; rerun the "
+            "same command to resume."
+        )
+        raise typer.Exit(130) from None
+    except MinionsError as exc:
+        _fail(str(exc))
+
+
+@eval_app.command("report")
+def report(
+    out: Annotated[Path, typer.Argument(help="A run folder written by `minions eval`.")],
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
+) -> None:
+    """Write OUT/report.md and OUT/cost_vs_accuracy.png, and print the table."""
+    try:
+        result, markdown, image = write_report(out, seed=seed)
+    except MinionsError as exc:
+        _fail(str(exc))
+    _print_tables(result.groups)
+    _stdout().print(f"wrote {markdown} and {image}", highlight=False, soft_wrap=True)

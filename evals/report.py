@@ -1,0 +1,363 @@
+"""The report of a run folder: accuracy against remote cost per dataset and protocol.
+
+:func:`write_report` reads ``results.jsonl`` (the last row of each pair) and writes
+``report.md`` and ``cost_vs_accuracy.png``. Per dataset and protocol it gives n,
+accuracy with a 95% bootstrap interval (seeded), mean remote dollars and tokens per
+query, mean local tokens, mean wall time, errors, the mean remote-only counterfactual
+dollars, and the paper's headline ratios against ``remote_only`` on the same examples:
+the cost ratio (remote_only $ / protocol $, "x times cheaper") and the quality ratio
+(protocol accuracy / remote_only accuracy). Without remote_only rows there are no
+ratios, and the report says so.
+
+Accuracy counts decided scores only (a score of ``None``, a free-form answer with no
+judge, is left out and counted as undecided); a run that failed counts as wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from minions.errors import ConfigurationError, MissingDependencyError
+from minions.pricing import format_usd
+
+from .runner import RUN_INFO, EvalRow, EvalSettings, read_rows, read_run_info
+
+__all__ = [
+    "PLOT",
+    "REPORT",
+    "GroupStats",
+    "Report",
+    "bootstrap_ci",
+    "build_report",
+    "plot",
+    "render_markdown",
+    "summarize",
+    "write_report",
+]
+
+logger = logging.getLogger(__name__)
+
+REPORT = "report.md"
+PLOT = "cost_vs_accuracy.png"
+BASELINE = "remote_only"
+
+
+class GroupStats(BaseModel):
+    """The figures of one protocol on one dataset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    protocol: str
+    n: int
+    decided: int
+    correct: int
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+    mean_remote_usd: float | None
+    mean_remote_only_usd: float | None
+    mean_remote_tokens: float
+    mean_local_tokens: float
+    mean_wall_s: float
+    errors: int
+    cost_ratio: float | None = None
+    quality_ratio: float | None = None
+    paired: int = 0
+    note: str = ""
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    groups: list[GroupStats]
+    settings: EvalSettings | None = None
+    rows: int = 0
+
+
+def bootstrap_ci(
+    outcomes: Sequence[bool], *, seed: int = 0, resamples: int = 2000
+) -> tuple[float, float] | None:
+    """The 95% percentile bootstrap interval of the mean of ``outcomes``."""
+    if not outcomes:
+        return None
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    values = np.asarray(outcomes, dtype=float)
+    means = rng.choice(values, size=(resamples, len(values)), replace=True).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    """The mean, or ``None`` when any value is ``None`` (unpriced) or there are none."""
+    values = list(values)
+    if not values or any(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None) / len(values)
+
+
+def _accuracy(rows: Iterable[EvalRow]) -> tuple[int, int]:
+    """(correct, decided)."""
+    decided = [r.score.correct for r in rows if r.score.correct is not None]
+    return sum(decided), len(decided)
+
+
+def _group(dataset: str, protocol: str, rows: list[EvalRow], seed: int) -> GroupStats:
+    correct, decided = _accuracy(rows)
+    outcomes = [bool(r.score.correct) for r in rows if r.score.correct is not None]
+    ci = bootstrap_ci(outcomes, seed=seed)
+    undecided = len(rows) - decided
+    return GroupStats(
+        dataset=dataset,
+        protocol=protocol,
+        n=len(rows),
+        decided=decided,
+        correct=correct,
+        accuracy=correct / decided if decided else None,
+        ci_low=ci[0] if ci else None,
+        ci_high=ci[1] if ci else None,
+        mean_remote_usd=_mean(r.remote_usd for r in rows),
+        mean_remote_only_usd=_mean(r.remote_only_usd for r in rows),
+        mean_remote_tokens=sum(r.tokens("remote") for r in rows) / len(rows),
+        mean_local_tokens=sum(r.tokens("local") for r in rows) / len(rows),
+        mean_wall_s=sum(r.wall_s for r in rows) / len(rows),
+        errors=sum(r.status == "error" for r in rows),
+        note=f"{undecided} undecided (no judge)" if undecided else "",
+    )
+
+
+def _ratios(stats: GroupStats, rows: list[EvalRow], baseline: list[EvalRow]) -> GroupStats:
+    """``stats`` with cost and quality ratios against ``baseline`` on shared examples."""
+    base = {r.example_id: r for r in baseline}
+    pairs = [(r, base[r.example_id]) for r in rows if r.example_id in base]
+    notes = [stats.note] if stats.note else []
+    cost_ratio = quality_ratio = None
+    if pairs:
+        spent = _mean(r.remote_usd for r, _ in pairs)
+        spent_base = _mean(b.remote_usd for _, b in pairs)
+        if spent is None or spent_base is None:
+            notes.append("unpriced rows: no cost ratio")
+        elif spent == 0:
+            notes.append("no remote cost: no cost ratio")
+        else:
+            cost_ratio = spent_base / spent
+        decided = [
+            (r, b) for r, b in pairs if r.score.correct is not None and b.score.correct is not None
+        ]
+        right, _ = _accuracy(r for r, _ in decided)
+        right_base, _ = _accuracy(b for _, b in decided)
+        if not decided:
+            notes.append("no example decided for both: no quality ratio")
+        elif right_base == 0:
+            notes.append("remote_only got none right: no quality ratio")
+        else:
+            quality_ratio = right / right_base
+    else:
+        notes.append("no example shared with remote_only")
+    return stats.model_copy(
+        update={
+            "cost_ratio": cost_ratio,
+            "quality_ratio": quality_ratio,
+            "paired": len(pairs),
+            "note": "; ".join(notes),
+        }
+    )
+
+
+def summarize(rows: Sequence[EvalRow], *, seed: int = 0) -> list[GroupStats]:
+    """One :class:`GroupStats` per (dataset, protocol), in the order rows first show them."""
+    groups: dict[tuple[str, str], list[EvalRow]] = defaultdict(list)
+    for row in rows:
+        groups[(row.dataset, row.protocol)].append(row)
+    stats = []
+    for (dataset, protocol), members in groups.items():
+        group = _group(dataset, protocol, members, seed)
+        baseline = groups.get((dataset, BASELINE))
+        if baseline is None:
+            note = "; ".join(filter(None, [group.note, "remote_only was not run: no ratios"]))
+            group = group.model_copy(update={"note": note})
+        else:
+            group = _ratios(group, members, baseline)
+        stats.append(group)
+    return stats
+
+
+def build_report(out: str | Path, *, seed: int = 0) -> Report:
+    """The report of run folder ``out``."""
+    out = Path(out)
+    rows = read_rows(out)
+    if not rows:
+        raise ConfigurationError(
+            f"{out} holds no results rows; run `minions eval ... --out {out}` first"
+        )
+    settings = read_run_info(out).settings if (out / RUN_INFO).exists() else None
+    return Report(groups=summarize(rows, seed=seed), settings=settings, rows=len(rows))
+
+
+# --- presentation ---------------------------------------------------------------------
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def accuracy_text(group: GroupStats) -> str:
+    if group.accuracy is None:
+        return "n/a"
+    return (
+        f"{percent(group.accuracy)} [{percent(group.ci_low)}, {percent(group.ci_high)}] "
+        f"({group.correct}/{group.decided})"
+    )
+
+
+#: the report table: header and cell of each column
+COLUMNS: list[tuple[str, str]] = [
+    ("protocol", "protocol"),
+    ("n", "n"),
+    ("accuracy [95% CI]", "accuracy"),
+    ("remote $/query", "remote_usd"),
+    ("remote tok/query", "remote_tokens"),
+    ("local tok/query", "local_tokens"),
+    ("wall s/query", "wall_s"),
+    ("errors", "errors"),
+    ("remote-only $/query (est.)", "remote_only_usd"),
+    ("cost ratio vs remote_only", "cost_ratio"),
+    ("quality ratio vs remote_only", "quality_ratio"),
+    ("notes", "note"),
+]
+
+
+def cells(group: GroupStats) -> dict[str, str]:
+    """The report table's cells of one group, as text."""
+    return {
+        "protocol": group.protocol,
+        "n": str(group.n),
+        "accuracy": accuracy_text(group),
+        "remote_usd": format_usd(group.mean_remote_usd),
+        "remote_tokens": f"{group.mean_remote_tokens:,.0f}",
+        "local_tokens": f"{group.mean_local_tokens:,.0f}",
+        "wall_s": f"{group.mean_wall_s:.1f}",
+        "errors": str(group.errors),
+        "remote_only_usd": format_usd(group.mean_remote_only_usd),
+        "cost_ratio": times(group.cost_ratio),
+        "quality_ratio": times(group.quality_ratio),
+        "note": group.note,
+    }
+
+
+def datasets(report: Report) -> list[str]:
+    return list(dict.fromkeys(g.dataset for g in report.groups))
+
+
+def render_markdown(report: Report) -> str:
+    """``report.md``: settings, then one table per dataset, then how to read it."""
+    lines = ["# Evaluation report", ""]
+    if report.settings is not None:
+        s = report.settings
+        lines += [
+            f"- local model: `{s.local}`; remote model: `{s.remote}`"
+            + (f", priced as `{s.price_as}`" if s.price_as else ""),
+            f"- context: `{s.context or 'default'}`; seed {s.seed}"
+            + (f"; judge `{s.judge}`" if s.judge else "; no judge"),
+            f"- protocols: {', '.join(s.protocols)}"
+            + "".join(f"; {p} options {o}" for p, o in s.options.items()),
+        ]
+    lines.append(f"- rows: {report.rows}")
+    for dataset in datasets(report):
+        lines += ["", f"## {dataset}", ""]
+        lines.append("| " + " | ".join(header for header, _ in COLUMNS) + " |")
+        lines.append("|" + "---|" * len(COLUMNS))
+        for group in report.groups:
+            if group.dataset == dataset:
+                row = cells(group)
+                lines.append("| " + " | ".join(row[key] for _, key in COLUMNS) + " |")
+    lines += [
+        "",
+        "How to read it: accuracy is over decided scores, with a 95% percentile bootstrap "
+        "interval (2000 resamples, seeded); a failed run counts as wrong. Dollars and "
+        "tokens are means per query. The remote-only $ is each row's counterfactual "
+        "estimate of sending the whole context to the remote in one call. The cost ratio "
+        "is remote_only's measured $ over the protocol's $ on the examples both ran "
+        "(how many times cheaper), the quality ratio the protocol's accuracy over "
+        "remote_only's on the examples both decided (the paper's headline figures).",
+        "",
+        f"![accuracy against remote cost]({PLOT})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(report: Report, path: str | Path) -> Path:
+    """``cost_vs_accuracy.png``: one point per (dataset, protocol), 95% CI error bars,
+    mean remote $ per query on a log scale ($0 protocols drawn at the left edge)."""
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter
+    except ImportError:
+        raise MissingDependencyError("matplotlib", "evals", "the cost-vs-accuracy plot") from None
+    points = [g for g in report.groups if g.accuracy is not None and g.mean_remote_usd is not None]
+    priced = [g.mean_remote_usd for g in points if g.mean_remote_usd]
+    floor = min(priced) / 10 if priced else 1e-6
+    figure = Figure(figsize=(7, 4.5), dpi=120)
+    axes = figure.add_subplot()
+    markers = dict(zip(datasets(report), "osD^v<>", strict=False))
+    protocols = list(dict.fromkeys(g.protocol for g in report.groups))
+    colors = {p: f"C{i % 10}" for i, p in enumerate(protocols)}
+    for group in points:
+        assert group.accuracy is not None and group.mean_remote_usd is not None
+        x = group.mean_remote_usd or floor
+        low = group.accuracy if group.ci_low is None else group.ci_low
+        high = group.accuracy if group.ci_high is None else group.ci_high
+        axes.errorbar(
+            [x],
+            [group.accuracy],
+            yerr=[[group.accuracy - low], [high - group.accuracy]],
+            fmt=markers.get(group.dataset, "o"),
+            color=colors[group.protocol],
+            capsize=4,
+            label=f"{group.dataset} / {group.protocol}",
+        )
+        label = group.protocol + (" ($0)" if not group.mean_remote_usd else "")
+        axes.annotate(
+            label, (x, group.accuracy), textcoords="offset points", xytext=(6, 4), fontsize=8
+        )
+    axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"${value:g}"))
+    axes.set_xlabel("mean remote $ per query (log scale)")
+    axes.set_ylabel("accuracy (95% bootstrap CI)")
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_title("Accuracy against remote cost")
+    axes.grid(True, which="both", alpha=0.3)
+    if points:
+        axes.legend(fontsize=7, loc="best")
+    else:
+        axes.text(
+            0.5, 0.5, "no priced, decided rows to plot", ha="center", transform=axes.transAxes
+        )
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, format="png")
+    return path
+
+
+def write_report(out: str | Path, *, seed: int = 0) -> tuple[Report, Path, Path]:
+    """Write ``report.md`` and ``cost_vs_accuracy.png`` into ``out``; return the report
+    and the two paths."""
+    out = Path(out)
+    report = build_report(out, seed=seed)
+    markdown = out / REPORT
+    markdown.write_text(render_markdown(report), encoding="utf-8")
+    image = plot(report, out / PLOT)
+    logger.info("wrote %s and %s", markdown, image)
+    return report, markdown, image

@@ -1,0 +1,470 @@
+"""Run protocols over a dataset and record one JSONL row per (example, protocol).
+
+The output folder holds ``run.json`` (the settings) and ``results.jsonl`` (the rows).
+Each row is appended, flushed and synced as soon as its pair finishes, so Ctrl-C or a
+crash loses at most the pairs in flight. Running the same settings into the same
+folder again resumes: finished pairs are skipped (with ``retry_errors``, rows that
+ended in an error are run again and the newer row wins). Other settings into a folder
+that holds a run is an error. A failed run (an exception, or a Result with status
+"error") is recorded in its row and the eval goes on.
+
+This module logs; presentation (progress bars, tables) is the CLI's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+import minions
+from minions.clients import Client, get_client
+from minions.errors import ConfigurationError
+from minions.types import Result, RunStatus, Usage
+from protocols.base import get_protocol
+
+from .datasets import DatasetName, Example, load_examples
+from .scoring import Judge, Score, score_example
+
+__all__ = [
+    "RESULTS",
+    "RUN_INFO",
+    "EvalRow",
+    "EvalSettings",
+    "Progress",
+    "parse_options",
+    "read_rows",
+    "run_eval",
+]
+
+logger = logging.getLogger(__name__)
+
+RUN_INFO = "run.json"
+RESULTS = "results.jsonl"
+TRACES = "traces"
+
+
+class EvalSettings(BaseModel):
+    """What a run is: the same settings resume a run, other settings are another run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: DatasetName
+    data: str | None = Field(default=None, description="dataset path; None: the shared copy")
+    context: str | None = Field(default=None, description="context mode; None: the default")
+    protocols: list[str] = Field(min_length=1)
+    local: str
+    remote: str
+    price_as: str | None = None
+    judge: str | None = None
+    ids: list[str] | None = None
+    where: dict[str, str] = Field(default_factory=dict)
+    sample: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="protocol options, by protocol"
+    )
+
+
+class RunInfo(BaseModel):
+    """The content of ``run.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    settings: EvalSettings
+    created_at: str
+    minions_version: str = ""
+
+
+class EvalRow(BaseModel):
+    """The outcome of one protocol on one example."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    example_id: str
+    protocol: str
+    question: str
+    gold: str
+    answer: str | None
+    score: Score
+    status: RunStatus
+    error: str | None = None
+    usage: dict[str, Usage] = Field(default_factory=dict)
+    judge_usage: Usage | None = None
+    remote_usd: float | None = None
+    remote_only_usd: float | None = None
+    cost_ratio: float | None = Field(
+        default=None, description="remote_only_usd / remote_usd: how many times cheaper"
+    )
+    wall_s: float
+    rounds: int = 0
+    context: str = ""
+    local_model: str
+    remote_model: str
+    price_as: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    finished_at: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.example_id, self.protocol
+
+    def tokens(self, role: Literal["local", "remote"]) -> int:
+        return self.usage.get(role, Usage()).total_tokens
+
+
+@dataclass
+class Progress:
+    """Running totals a progress display shows after each row."""
+
+    total: int
+    done: int = 0
+    correct: int = 0
+    decided: int = 0
+    errors: int = 0
+    remote_usd: float = 0.0
+
+    def add(self, row: EvalRow) -> None:
+        self.done += 1
+        self.errors += row.status == "error"
+        self.remote_usd += row.remote_usd or 0.0
+        if row.score.correct is not None:
+            self.decided += 1
+            self.correct += row.score.correct
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.decided if self.decided else None
+
+
+OnRow = Callable[[EvalRow, Progress], None]
+
+
+def parse_options(pairs: Sequence[str], protocols: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--option`` values, ``key=value`` or ``protocol.key=value``, by protocol.
+
+    Values are read as JSON when they parse (``3``, ``true``, ``null``), else as text.
+    An unscoped key goes to every protocol whose options have it; a key no chosen
+    protocol has is an error.
+    """
+    options: dict[str, dict[str, Any]] = {p: {} for p in protocols}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigurationError(
+                f"--option {pair!r} must look like key=value or protocol.key=value"
+            )
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        scope, dot, name = key.strip().rpartition(".")
+        if dot:
+            if scope not in options:
+                raise ConfigurationError(
+                    f"--option {pair!r} names protocol {scope!r}, "
+                    f"which is not among {', '.join(protocols)}"
+                )
+            targets = [scope]
+        else:
+            targets = [p for p in protocols if name in get_protocol(p).Config.model_fields]
+            if not targets:
+                raise ConfigurationError(
+                    f"no protocol among {', '.join(protocols)} has an option {name!r}; "
+                    "`minions protocols` lists each protocol's options"
+                )
+        for protocol in targets:
+            options[protocol][name] = value
+    return {p: o for p, o in options.items() if o}
+
+
+# --- the output folder ----------------------------------------------------------------
+
+
+def _check_run_info(out: Path, settings: EvalSettings) -> None:
+    """Write ``run.json``, or check that the one there has the same settings."""
+    path = out / RUN_INFO
+    if not path.exists():
+        if (out / RESULTS).exists():
+            raise ConfigurationError(
+                f"{out} holds {RESULTS} but no {RUN_INFO}; choose another --out"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        info = RunInfo(
+            settings=settings,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            minions_version=getattr(minions, "__version__", ""),
+        )
+        path.write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return
+    stored = read_run_info(out).settings
+    if stored != settings:
+        old, new = stored.model_dump(), settings.model_dump()
+        changed = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in new if old[k] != new[k])
+        raise ConfigurationError(
+            f"{out} holds a run with other settings ({changed}). Rerun with the settings in "
+            f"{path} to resume it, or choose another --out for a new run."
+        )
+
+
+def read_run_info(out: Path) -> RunInfo:
+    """The ``run.json`` of a run folder."""
+    try:
+        return RunInfo.model_validate_json((out / RUN_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as exc:
+        raise ConfigurationError(f"cannot read {out / RUN_INFO}: {exc}") from None
+
+
+def read_rows(out: Path) -> list[EvalRow]:
+    """The rows of ``results.jsonl``, the last one of each (example, protocol); an
+    unfinished last line (a crash while writing) is skipped."""
+    path = out / RESULTS
+    if not path.exists():
+        return []
+    rows: dict[tuple[str, str], EvalRow] = {}
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = EvalRow.model_validate_json(line)
+        except ValidationError as exc:
+            if number == len(lines):  # no newline after it: cut off while being written
+                logger.warning("%s: skipping an unfinished last line", path)
+                continue
+            raise ConfigurationError(
+                f"line {number} of {path} is not a results row ({exc.error_count()} problems); "
+                "remove that line to go on"
+            ) from None
+        rows[row.key] = row
+    return list(rows.values())
+
+
+def _drop_unfinished_line(path: Path) -> None:
+    """Cut ``path`` after its last newline, so new rows start on a line of their own."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        logger.warning("%s: removing an unfinished last line (%d bytes)", path, len(data) - end)
+        with path.open("r+b") as file:
+            file.truncate(end)
+
+
+class _RowWriter:
+    """Appends rows to ``results.jsonl``, each flushed and synced at once."""
+
+    def __init__(self, path: Path) -> None:
+        _drop_unfinished_line(path)
+        self.file = path.open("a", encoding="utf-8")
+
+    def write(self, row: EvalRow) -> None:
+        self.file.write(row.model_dump_json() + "\n")
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
+
+
+# --- one pair -----------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    settings: EvalSettings
+    local: Client
+    remote: Client
+    judge: Judge | None
+    traces: Path | None
+
+
+def _judge(client: Client | None, spec: str | None) -> Judge | None:
+    if client is not None:
+        return Judge(client)
+    return Judge(get_client(spec)) if spec else None
+
+
+def _usd_ratio(result: Result) -> float | None:
+    remote, remote_only = result.cost.remote_usd, result.cost.remote_only_usd
+    if remote is None or remote_only is None or remote <= 0:
+        return None
+    return remote_only / remote
+
+
+async def _run_pair(example: Example, protocol: str, ctx: _Context) -> EvalRow:
+    settings = ctx.settings
+    started = time.perf_counter()
+    try:
+        result = await minions.ask_async(
+            example.question,
+            example.documents,
+            protocol=protocol,
+            local=ctx.local,
+            remote=ctx.remote,
+            price_as=settings.price_as,
+            **settings.options.get(protocol, {}),
+        )
+    except Exception as exc:
+        logger.warning("%s on %s raised %s: %s", protocol, example.id, type(exc).__name__, exc)
+        result = None
+        error: str | None = f"{type(exc).__name__}: {exc}"
+    wall_s = time.perf_counter() - started
+    if result is not None:
+        error = result.error
+        score, judge_usage = await score_example(example, result.answer, judge=ctx.judge)
+        if ctx.traces is not None:
+            _write_trace(ctx.traces, protocol, example.id, result)
+    else:
+        score = Score(correct=False, method="error", detail=error or "")
+        judge_usage = Usage()
+    return EvalRow(
+        dataset=settings.dataset,
+        example_id=example.id,
+        protocol=protocol,
+        question=example.question,
+        gold=example.gold.text,
+        answer=result.answer if result else None,
+        score=score,
+        status=result.status if result else "error",
+        error=error,
+        usage=dict(result.usage) if result else {},
+        judge_usage=judge_usage if ctx.judge is not None else None,
+        remote_usd=result.cost.remote_usd if result else None,
+        remote_only_usd=result.cost.remote_only_usd if result else None,
+        cost_ratio=_usd_ratio(result) if result else None,
+        wall_s=round(wall_s, 3),
+        rounds=len(result.rounds) if result else 0,
+        context=example.context,
+        local_model=settings.local,
+        remote_model=settings.remote,
+        price_as=settings.price_as,
+        metadata=example.metadata,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def _write_trace(folder: Path, protocol: str, example_id: str, result: Result) -> None:
+    path = folder / protocol / (re.sub(r"[^\w.-]+", "__", example_id) + ".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.to_json(), encoding="utf-8")
+
+
+# --- the run -------------------------------------------------------------------------
+
+
+async def run_eval(
+    settings: EvalSettings,
+    out: str | Path,
+    *,
+    local: Client | None = None,
+    remote: Client | None = None,
+    judge: Client | None = None,
+    concurrency: int = 1,
+    retry_errors: bool = False,
+    traces: bool = False,
+    on_start: Callable[[Progress], None] | None = None,
+    on_row: OnRow | None = None,
+) -> list[EvalRow]:
+    """Run every (example, protocol) pair of ``settings`` not yet in ``out`` and return
+    all rows of the run (the final table).
+
+    ``local``, ``remote`` and ``judge`` clients default to the settings' specs (tests
+    pass scripted clients). Up to ``concurrency`` pairs run at once. ``traces`` saves
+    each Result as ``traces/<protocol>/<id>.json``.
+    """
+    if concurrency < 1:
+        raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
+    out = Path(out)
+    for protocol in settings.protocols:  # unknown protocols and options fail before any work
+        get_protocol(protocol)(**settings.options.get(protocol, {}))
+    examples = load_examples(
+        settings.dataset,
+        data=settings.data,
+        context=settings.context,
+        ids=settings.ids,
+        where=settings.where,
+        sample=settings.sample,
+        limit=settings.limit,
+        seed=settings.seed,
+    )
+    _check_run_info(out, settings)
+    finished = {row.key: row for row in read_rows(out)}
+    progress = Progress(total=len(examples) * len(settings.protocols))
+    pending = []
+    for example in examples:
+        for protocol in settings.protocols:
+            row = finished.get((example.id, protocol))
+            if row is None or (retry_errors and row.status == "error"):
+                pending.append((example, protocol))
+            else:
+                progress.add(row)
+    logger.info(
+        "%s: %d pairs, %d done before, %d to run", out, progress.total, progress.done, len(pending)
+    )
+    if on_start is not None:
+        on_start(progress)
+    if pending:
+        ctx = _Context(
+            settings=settings,
+            local=local or get_client(settings.local),
+            remote=remote or get_client(settings.remote),
+            judge=_judge(judge, settings.judge),
+            traces=out / TRACES if traces else None,
+        )
+        await _run_pending(pending, ctx, out / RESULTS, concurrency, progress, on_row)
+    order = {
+        (e.id, p): i
+        for i, (e, p) in enumerate((e, p) for e in examples for p in settings.protocols)
+    }
+    rows = [r for r in read_rows(out) if r.key in order]
+    return sorted(rows, key=lambda r: order[r.key])
+
+
+async def _run_pending(
+    pending: list[tuple[Example, str]],
+    ctx: _Context,
+    results: Path,
+    concurrency: int,
+    progress: Progress,
+    on_row: OnRow | None,
+) -> None:
+    writer = _RowWriter(results)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(example: Example, protocol: str) -> None:
+        async with slots:
+            row = await _run_pair(example, protocol, ctx)
+        writer.write(row)
+        progress.add(row)
+        logger.info(
+            "%s %s: %s (%s) in %.1fs",
+            row.example_id,
+            protocol,
+            row.status,
+            row.score.correct,
+            row.wall_s,
+        )
+        if on_row is not None:
+            on_row(row, progress)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for example, protocol in pending:
+                group.create_task(one(example, protocol))
+    finally:
+        writer.close()
