@@ -65,16 +65,17 @@ def _kind(annotation: Any) -> OptionKind:
 def _bounds(info: FieldInfo, kind: OptionKind) -> tuple[float | None, float | None]:
     """Inclusive bounds for a number input (an exclusive int bound moves by one; an
     exclusive float bound is left to validation)."""
+    step = 1 if kind == "int" else 0
     low = high = None
     for item in info.metadata:
         if isinstance(item, annotated_types.Ge):
-            low = item.ge
+            low = float(item.ge)  # type: ignore[arg-type]
         elif isinstance(item, annotated_types.Gt):
-            low = item.gt + 1 if kind == "int" else item.gt
+            low = float(item.gt) + step  # type: ignore[arg-type]
         elif isinstance(item, annotated_types.Le):
-            high = item.le
+            high = float(item.le)  # type: ignore[arg-type]
         elif isinstance(item, annotated_types.Lt):
-            high = item.lt - 1 if kind == "int" else item.lt
+            high = float(item.lt) - step  # type: ignore[arg-type]
     return low, high
 
 
@@ -112,11 +113,11 @@ def _number(field: OptionField, key: str) -> Any:
     else:
         as_number = float
         extra = {"step": 0.1, "format": "%g"}
-    bound = {
+    bound: dict[str, Any] = {
         "min_value": None if field.minimum is None else as_number(field.minimum),
         "max_value": None if field.maximum is None else as_number(field.maximum),
     }
-    value = None if field.default is None else as_number(field.default)
+    value: Any = None if field.default is None else as_number(field.default)
     return st.number_input(
         field.label,
         value=value,

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,8 +71,9 @@ def _model_problem(choice: choices.ModelChoice) -> None:
         return
     st.warning(problem)
     pack = choice.pack
-    pulled = pack and st.button(f"Pull {pack}", key=f"pull.{choice.role}.{pack}")
-    if pulled and guarded(f"Pulling {pack}", lambda: choices.pull_pack(pack)) is not None:
+    if pack is None or not st.button(f"Pull {pack}", key=f"pull.{choice.role}.{pack}"):
+        return
+    if guarded(f"Pulling {pack}", partial(choices.pull_pack, pack)) is not None:
         st.rerun()
 
 
@@ -149,6 +151,7 @@ def start_run(settings: Settings, documents: list[Document], question: str) -> N
         )  # fmt: skip
 
     st.session_state.active = RunHandle(info, factory, number=len(runs) + 1).start()
+    st.rerun()  # draw the page again with Run disabled and the live view
 
 
 @st.fragment(run_every=POLL_S)
@@ -207,7 +210,6 @@ def main() -> None:
     running = st.session_state.active is not None
     if st.button("Run", type="primary", disabled=running, key="run"):
         start_run(settings, documents, question)
-        running = st.session_state.active is not None
     if running:
         live_view()
     show_runs()

@@ -20,6 +20,7 @@ from minions.events import JobDone, JobsPlanned, LocalCall, RemoteCall
 from minions.pricing import format_usd
 from minions.types import Result, Usage
 
+PROMPT_HEIGHT = 240  # pixels; a long prompt scrolls inside its box
 STATE_LABEL = {
     "running": "running",
     "answered": "answered",
@@ -114,10 +115,10 @@ def _show_call(call: RemoteCall | LocalCall, expanded: bool) -> None:
     with st.expander(title, expanded=expanded):
         if call.error:
             st.error(call.error)
-        st.caption("Prompt")
-        st.code(call.prompt, language=None, wrap_lines=True)
         st.caption("Reply")
         _show_reply(call.reply)
+        st.caption("Prompt")
+        st.code(call.prompt, language=None, wrap_lines=True, height=PROMPT_HEIGHT)
 
 
 def render_rounds(events: list[Any], *, live: bool) -> None:
@@ -169,7 +170,9 @@ def render_cost(result: Result) -> None:
     columns[2].metric("Savings", _ratio(result), help="remote-only $ / this run's $")
     columns[3].metric("Local tokens", f"{result.local_usage.total_tokens:,}")
     columns[4].metric("Remote tokens", f"{result.remote_usage.total_tokens:,}")
-    notes = [n for n in (cost.note, f"priced as {cost.priced_as}" if cost.priced_as else "") if n]
+    notes = [cost.note] if cost.note else []
+    if cost.priced_as and cost.priced_as not in cost.note:
+        notes.append(f"priced as {cost.priced_as}")
     if notes:
         st.caption("; ".join(notes))
     t = result.timings
@@ -177,7 +180,7 @@ def render_cost(result: Result) -> None:
     split = pd.DataFrame(
         {"seconds": [t.local_s, t.remote_s, t.overhead_s]}, index=["local", "remote", "overhead"]
     )
-    st.bar_chart(split, horizontal=True, height=180, x_label="seconds")
+    st.bar_chart(split, horizontal=True, sort=False, height=180, x_label="seconds")
 
 
 def render_outcome(handle: RunHandle) -> None:
@@ -241,12 +244,12 @@ def runs_rows(handles: list[RunHandle]) -> list[dict[str, Any]]:
                 "protocol": handle.info.protocol,
                 "local": handle.info.local,
                 "remote": handle.info.remote,
-                "question": handle.info.task,
                 "answer": (result.answer if result else None) or "",
                 "remote $": cost.remote_usd if cost else None,
                 "remote-only $": cost.remote_only_usd if cost else None,
                 "savings (x)": cost.savings_ratio if cost else None,
                 "time (s)": round(handle.seconds, 1),
+                "question": handle.info.task,
             }
         )
     return rows

@@ -8,6 +8,7 @@ the page's poll would.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from scripted_clients import ANSWER, EVIDENCE
 from streamlit.testing.v1 import AppTest
 
 from app.inputs import bundled_examples
+from minions import models
 from minions.documents import load_document
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
@@ -184,3 +186,33 @@ def test_options_render_from_the_protocol_config(monkeypatch):
     at.number_input(key="opt.minions.max_rounds").set_value(1)
     at = run_to_end(at)
     assert at.session_state["runs"][-1].result.config["max_rounds"] == 1
+
+
+def test_no_ollama_server_says_how_to_start_one(monkeypatch):
+    inject(monkeypatch)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{port}")
+    at = start()
+    at.selectbox(key="local.kind").set_value("Ollama").run()
+    warnings = " ".join(texts(at.sidebar.warning))
+    assert f"no Ollama server at http://127.0.0.1:{port}" in warnings and "ollama serve" in warnings
+
+
+def test_pull_button_pulls_the_missing_pack_with_progress(monkeypatch, tmp_path):
+    inject(monkeypatch)
+    monkeypatch.setenv("MINIONS_CACHE_DIR", str(tmp_path))
+    pulled = []
+
+    def fake_pull(name, *, progress):
+        progress(models.PullProgress(name, "download", 50, 100, part=1, parts=2))
+        pulled.append(name)
+        return tmp_path / f"{name}.gguf"
+
+    monkeypatch.setattr(models, "pull", fake_pull)
+    at = start()
+    at.selectbox(key="local.kind").set_value("offline pack").run()
+    at.button(key="pull.local.qwen2.5-coder-0.5b").click().run()
+    assert not at.exception and not at.error
+    assert pulled == ["qwen2.5-coder-0.5b"]
