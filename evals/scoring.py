@@ -306,7 +306,7 @@ def _score_figure(answer: str, gold: Figure, question: str) -> Score:
 
 _GOLD_STANCE = re.compile(r"^\W*(yes|no)\b", re.I)
 _STANCE = re.compile(
-    r"(?:^|[.!?:\n])[\s*_\"']*(?:(?i:answer)\s*:\s*)?(?P<word>yes|no)(?=\s*[,.!;:]|\s*$)",
+    r"(?:^|[.!?:\n])[\s*_\"']*(?:answer\s*:\s*)?(?P<word>yes|no)[*_\"']*(?=\s*[,.!;:]|\s*$)",
     re.I,
 )
 
