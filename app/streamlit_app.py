@@ -81,6 +81,9 @@ def sidebar() -> Settings:
     with st.sidebar:
         st.header("Settings")
         names = available()
+        if not names:
+            st.error("No protocols are registered: install minions with `pip install -e .`.")
+            st.stop()
         protocol = st.selectbox(
             "Protocol", names, index=names.index(DEFAULT_PROTOCOL) if DEFAULT_PROTOCOL in names
             else 0, key="protocol",
@@ -198,6 +201,10 @@ def main() -> None:
     st.set_page_config(page_title="minions", page_icon="🍌", layout="wide")
     st.session_state.setdefault("runs", [])
     st.session_state.setdefault("active", None)
+    guarded("Drawing the page", page)
+
+
+def page() -> None:
     finish_active()
     settings = sidebar()
     st.title("minions")
