@@ -118,8 +118,8 @@ class EvalRow(BaseModel):
     finished_at: str = ""
 
     @property
-    def key(self) -> tuple[str, str]:
-        return self.example_id, self.protocol
+    def key(self) -> tuple[str, str, str]:
+        return self.dataset, self.example_id, self.protocol
 
     def tokens(self, role: Literal["local", "remote"]) -> int:
         return self.usage.get(role, Usage()).total_tokens
@@ -233,7 +233,7 @@ def read_rows(out: Path) -> list[EvalRow]:
     path = out / RESULTS
     if not path.exists():
         return []
-    rows: dict[tuple[str, str], EvalRow] = {}
+    rows: dict[tuple[str, str, str], EvalRow] = {}
     text = path.read_text(encoding="utf-8")
     lines = text.split("\n")
     for number, line in enumerate(lines, 1):
@@ -408,7 +408,7 @@ async def run_eval(
     pending = []
     for example in examples:
         for protocol in settings.protocols:
-            row = finished.get((example.id, protocol))
+            row = finished.get((settings.dataset, example.id, protocol))
             if row is None or (retry_errors and row.status == "error"):
                 pending.append((example, protocol))
             else:
@@ -427,10 +427,8 @@ async def run_eval(
             traces=out / TRACES if traces else None,
         )
         await _run_pending(pending, ctx, out / RESULTS, concurrency, progress, on_row)
-    order = {
-        (e.id, p): i
-        for i, (e, p) in enumerate((e, p) for e in examples for p in settings.protocols)
-    }
+    pairs = [(str(settings.dataset), e.id, p) for e in examples for p in settings.protocols]
+    order = {key: i for i, key in enumerate(pairs)}
     rows = [r for r in read_rows(out) if r.key in order]
     return sorted(rows, key=lambda r: order[r.key])
 
@@ -445,10 +443,18 @@ async def _run_pending(
 ) -> None:
     writer = _RowWriter(results)
     slots = asyncio.Semaphore(concurrency)
+    stopping = False
 
     async def one(example: Example, protocol: str) -> None:
+        nonlocal stopping
         async with slots:
-            row = await _run_pair(example, protocol, ctx)
+            if stopping:  # a crash or Ctrl-C in another pair: start nothing new
+                return
+            try:
+                row = await _run_pair(example, protocol, ctx)
+            except BaseException:
+                stopping = True
+                raise
         writer.write(row)
         progress.add(row)
         logger.info(
