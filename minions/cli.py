@@ -8,7 +8,11 @@ and problems on ``err_console``; the library itself only logs.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -17,6 +21,7 @@ from rich.table import Table
 
 from minions import models
 from minions.errors import MinionsError
+from minions.types import Result
 
 app = typer.Typer(
     name="minions",
@@ -103,6 +108,178 @@ def models_pull(
     # soft_wrap: a path or hash broken over lines cannot be copied
     console.print(f"[green]pulled[/] {pack}: {path}", highlight=False, soft_wrap=True)
     console.print(f"sha256 {models.get_pack(pack).sha256} (verified)", soft_wrap=True)
+
+
+# --- minions protocols / ask / demo --------------------------------------------------
+
+
+def _parse_options(pairs: list[str]) -> dict[str, object]:
+    """``key=value`` pairs; values are read as JSON when they parse (``3``, ``true``,
+    ``null``, ``0.5``), else kept as strings."""
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--option expects key=value, got {pair!r} (e.g. --option max_rounds=3)")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+@app.command("protocols")
+def protocols_list() -> None:
+    """List every registered protocol with its options and defaults."""
+    from protocols.base import available, describe_options, get_protocol
+
+    for name in available():
+        cls = get_protocol(name)
+        table = Table(title=f"[bold]{name}[/] — {cls.summary}", title_justify="left")
+        for column in ("option", "type", "default", "description"):
+            table.add_column(column)
+        for option in describe_options(cls):
+            kind = "|".join(map(str, option.choices)) if option.choices else option.type
+            table.add_row(option.name, kind, repr(option.default), option.description)
+        console.print(table)
+
+
+def _run(
+    task: str,
+    documents: list[object],
+    *,
+    protocol: str,
+    local: str | None,
+    remote: str | None,
+    price_as: str | None,
+    options: dict[str, object],
+    log: Path | None,
+    show_progress: bool,
+) -> Result:
+    """Run a protocol with live progress on stderr; failures become clean exits."""
+    from minions.api import ask_async
+    from minions.console import LiveProgress
+    from minions.events import Events, JsonlLog
+
+    events = Events([JsonlLog(log)] if log else [])
+    progress = LiveProgress(err_console) if show_progress else None
+    if progress:
+        events.add(progress)
+    try:
+        with progress or nullcontext():
+            return asyncio.run(
+                ask_async(
+                    task,
+                    documents,  # type: ignore[arg-type]
+                    protocol=protocol,
+                    local=local,
+                    remote=remote,
+                    events=events,
+                    price_as=price_as,
+                    **options,
+                )
+            )
+    except MinionsError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted")
+
+
+@app.command("ask")
+def ask(
+    files: Annotated[list[Path], typer.Argument(help="PDF, .txt, .md or .html files")],
+    question: Annotated[str, typer.Option("--question", "-q", help="what to answer")],
+    protocol: Annotated[
+        str, typer.Option("--protocol", "-p", help="see `minions protocols`")
+    ] = "minions",
+    local: Annotated[
+        str | None, typer.Option(help="local model spec (default: llamacpp:qwen2.5-coder-0.5b)")
+    ] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option(
+            help="remote model spec (default: from OPENAI_API_KEY / ANTHROPIC_API_KEY, "
+            "else the offline stand-in)"
+        ),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="protocol option key=value (repeatable)"),
+    ] = None,
+    price_as: Annotated[
+        str | None, typer.Option(help="price remote usage as this model, e.g. openai:gpt-4o")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print only Result JSON")] = False,
+    log: Annotated[
+        Path | None, typer.Option(help="append the run's events to this JSONL file")
+    ] = None,
+) -> None:
+    """Answer a question about documents with a local and a remote model."""
+    from minions.console import summary
+
+    result = _run(
+        question,
+        list(files),
+        protocol=protocol,
+        local=local,
+        remote=remote,
+        price_as=price_as,
+        options=_parse_options(option or []),
+        log=log,
+        show_progress=not as_json,
+    )
+    if as_json:
+        typer.echo(result.to_json())
+    else:
+        console.print(summary(result))
+    if result.status != "answered":
+        raise typer.Exit(1)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEMO_OPTIONS: dict[str, object] = {
+    "max_rounds": 1,
+    "num_tasks_per_round": 1,
+    "retrieval_top_k": 4,
+    "plan": "json",
+}
+
+
+@app.command("demo")
+def demo(
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="override a MinionS option key=value"),
+    ] = None,
+) -> None:
+    """Run MinionS on a bundled 10-K excerpt with the offline packs (no keys needed)."""
+    from minions.api import OFFLINE_REMOTE
+    from minions.console import summary
+
+    questions = EXAMPLES / "questions.json"
+    if not questions.is_file():
+        fail(f"the bundled examples are missing ({questions}); run the demo from a checkout")
+    example = json.loads(questions.read_text(encoding="utf-8"))[0]
+    options = {**DEMO_OPTIONS, **_parse_options(option or [])}
+    console.print(
+        f"[bold]demo[/]: {example['question']}\n[dim]document: examples/{example['document']} "
+        f"({example['source']})\nlocal llamacpp:qwen2.5-coder-0.5b, remote {OFFLINE_REMOTE} "
+        f"(an offline stand-in for a frontier model); MinionS options {options}[/]"
+    )
+    result = _run(
+        example["question"],
+        [EXAMPLES / example["document"]],
+        protocol="minions",
+        local=None,
+        remote=OFFLINE_REMOTE,
+        price_as="openai:gpt-4o",
+        options=options,
+        log=None,
+        show_progress=True,
+    )
+    console.print(summary(result, expected=example["answer"]))
+    if result.status != "answered":
+        raise typer.Exit(1)
 
 
 def main() -> None:

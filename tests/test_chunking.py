@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from docs_helpers import assert_chunk_invariants, financebench_records, requires_financebench
+from tests.docs_helpers import assert_chunk_invariants, financebench_records, requires_financebench
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from docs_helpers import encrypt_pdf, pdf_bytes
+from tests.docs_helpers import encrypt_pdf, pdf_bytes
 from pydantic import ValidationError
 
 import minions

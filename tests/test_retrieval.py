@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from docs_helpers import financebench_questions, financebench_records, requires_financebench
+from tests.docs_helpers import financebench_questions, financebench_records, requires_financebench
 
 from minions.chunking import chunk_by_pages
 from minions.documents import Document

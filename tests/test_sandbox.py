@@ -33,7 +33,7 @@ from minions.sandbox import (
     SandboxViolation,
 )
 
-SCOPE = "sandbox_scope_example"  # tests/sandbox_scope_example.py, found via sys.path
+SCOPE = "tests.sandbox_scope_example"  # tests/sandbox_scope_example.py, found via sys.path
 CANARY = Path(tempfile.gettempdir()) / "minions-sandbox-canary"
 
 
