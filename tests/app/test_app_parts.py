@@ -10,7 +10,6 @@ from typing import Literal
 
 import pytest
 from pydantic import BaseModel, Field
-from scripted_clients import EVIDENCE, make_client
 from streamlit.testing.v1 import AppTest
 
 from app import launch
@@ -24,6 +23,8 @@ from minions.documents import load_document
 from minions.errors import ConfigurationError, DocumentError
 from minions.events import Recorder
 from protocols.minions import MinionsConfig
+
+from .scripted_clients import EVIDENCE, make_client
 
 INFO = RunInfo(protocol="p", local="l", remote="r", task="t")
 

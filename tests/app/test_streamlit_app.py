@@ -12,12 +12,13 @@ import socket
 from pathlib import Path
 
 import pytest
-from scripted_clients import ANSWER, EVIDENCE
 from streamlit.testing.v1 import AppTest
 
 from app.inputs import bundled_examples
 from minions import models
 from minions.documents import load_document
+
+from .scripted_clients import ANSWER, EVIDENCE
 
 APP = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
 CLIENTS = Path(__file__).with_name("scripted_clients.py")
