@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import sys
 import threading
 import time
@@ -406,3 +407,15 @@ def test_missing_llama_cpp_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
         get_client(f"llamacpp:{PACK}")
     message = str(caught.value)
     assert "pip install 'minions[embedded]'" in message and "compiles" in message
+
+
+def test_openmp_threads_wait_passively_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    client()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    client()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
