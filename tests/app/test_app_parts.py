@@ -9,6 +9,8 @@ import socket
 from typing import Literal
 
 import pytest
+
+pytest.importorskip("streamlit", reason="the app needs pip install 'minions[app]'")
 from pydantic import BaseModel, Field
 from streamlit.testing.v1 import AppTest
 
@@ -143,6 +145,7 @@ def test_run_handle_failure_is_a_message():
 
 
 def test_typed_key_is_used_and_never_shown(monkeypatch):
+    pytest.importorskip("openai")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     keyless = ModelChoice("remote", "openai:gpt-4o-mini", key_env="OPENAI_API_KEY")
     assert "OPENAI_API_KEY" in keyless.problem()

@@ -12,6 +12,8 @@ import socket
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("streamlit", reason="the app needs pip install 'minions[app]'")
 from streamlit.testing.v1 import AppTest
 
 from app.inputs import bundled_examples
