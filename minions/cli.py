@@ -282,6 +282,24 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command("app")
+def run_app(
+    port: Annotated[
+        int | None, typer.Option(help="port (default: the first free from 8501)")
+    ] = None,
+    address: Annotated[str, typer.Option(help="address to listen on")] = "localhost",
+    open_browser: Annotated[bool, typer.Option("--open", help="open a browser tab")] = False,
+) -> None:
+    """Start the Streamlit app and print its URL."""
+    try:
+        from app.launch import launch
+
+        status = launch(port=port, address=address, open_browser=open_browser)
+    except MinionsError as exc:
+        fail(str(exc))
+    raise typer.Exit(status)
+
+
 def main() -> None:
     """Entry point of the ``minions`` console script."""
     app()

@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from minions import api
 from minions.cli import app
+
+app_cli = app
 from minions.clients.scripted import ScriptedClient
 from minions.types import Result
 from tests.protocols.helpers import CODE_ALL_CHUNKS, job_reply, remote_script
@@ -152,3 +154,26 @@ def test_demo_compares_with_the_expected_answer(monkeypatch):
     assert "expected answer" in out.output and "$1577.00" in out.output
     assert "$1,577 million" in out.output
     assert len(local.calls) == 4  # retrieval_top_k=4 in the demo settings
+
+
+def test_app_command_launches_streamlit(monkeypatch):
+    import app.launch
+
+    calls = []
+    monkeypatch.setattr(app.launch, "launch", lambda **kw: calls.append(kw) or 0)
+    out = runner.invoke(app_cli, ["app", "--port", "8123"])
+    assert out.exit_code == 0, out.output
+    assert calls == [{"port": 8123, "address": "localhost", "open_browser": False}]
+
+
+def test_app_command_reports_launch_errors(monkeypatch):
+    import app.launch
+    from minions.errors import ConfigurationError
+
+    def busy(**kw):
+        raise ConfigurationError("port 8123 is in use; pass --port with a free one")
+
+    monkeypatch.setattr(app.launch, "launch", busy)
+    out = runner.invoke(app_cli, ["app", "--port", "8123"])
+    assert out.exit_code == 1
+    assert "port 8123 is in use" in out.output
