@@ -8,14 +8,13 @@ import pytest
 from typer.testing import CliRunner
 
 from minions import api
-from minions.cli import app
-
-app_cli = app
+from minions.cli import EXAMPLES
+from minions.cli import app as app_cli
 from minions.clients.scripted import ScriptedClient
 from minions.types import Result
 from tests.protocols.helpers import CODE_ALL_CHUNKS, job_reply, remote_script
 
-EXAMPLE = api.__file__.rsplit("/minions/", 1)[0] + "/examples/3m-2018-10k-pages-45-64.txt"
+EXAMPLE = str(EXAMPLES / "3m-2018-10k-pages-45-64.txt")
 runner = CliRunner()
 
 
@@ -35,7 +34,7 @@ def scripted(monkeypatch):
 
 
 def test_protocols_lists_every_protocol_with_options():
-    out = runner.invoke(app, ["protocols"], terminal_width=200)
+    out = runner.invoke(app_cli, ["protocols"], terminal_width=200)
     assert out.exit_code == 0
     for name in ("remote_only", "local_only", "minion", "minions"):
         assert name in out.output
@@ -44,7 +43,7 @@ def test_protocols_lists_every_protocol_with_options():
 
 def test_ask_json_prints_a_result_cheaper_than_remote_only(scripted):
     out = runner.invoke(
-        app,
+        app_cli,
         [
             "ask",
             EXAMPLE,
@@ -73,7 +72,7 @@ def test_ask_json_prints_a_result_cheaper_than_remote_only(scripted):
 def test_ask_summary_shows_answer_cost_and_savings(scripted, tmp_path):
     log = tmp_path / "events.jsonl"
     out = runner.invoke(
-        app,
+        app_cli,
         [
             "ask",
             EXAMPLE,
@@ -96,13 +95,13 @@ def test_ask_summary_shows_answer_cost_and_savings(scripted, tmp_path):
 
 
 def test_ask_rejects_unknown_options_with_the_known_ones(scripted):
-    out = runner.invoke(app, ["ask", EXAMPLE, "-q", "q", "-o", "max_round=3"])
+    out = runner.invoke(app_cli, ["ask", EXAMPLE, "-q", "q", "-o", "max_round=3"])
     assert out.exit_code == 1
     assert "Known options" in out.output and "max_rounds" in out.output
 
 
 def test_ask_rejects_malformed_option(scripted):
-    out = runner.invoke(app, ["ask", EXAMPLE, "-q", "q", "-o", "max_rounds"])
+    out = runner.invoke(app_cli, ["ask", EXAMPLE, "-q", "q", "-o", "max_rounds"])
     assert out.exit_code == 1
     assert "key=value" in out.output
 
@@ -110,7 +109,7 @@ def test_ask_rejects_malformed_option(scripted):
 def test_ask_unreadable_file_is_a_clear_error(scripted, tmp_path):
     bad = tmp_path / "broken.pdf"
     bad.write_bytes(b"%PDF-1.7\n garbage")
-    out = runner.invoke(app, ["ask", str(bad), "-q", "q"])
+    out = runner.invoke(app_cli, ["ask", str(bad), "-q", "q"])
     assert out.exit_code == 1
     assert "broken.pdf" in out.output
     assert "Traceback" not in out.output
@@ -123,7 +122,7 @@ def test_failed_run_exits_non_zero_with_the_reason(monkeypatch):
     local = ScriptedClient("local", replies=[], local=True)
     monkeypatch.setattr(api, "get_client", lambda spec, **kw: local if "local" in spec else remote)
     out = runner.invoke(
-        app,
+        app_cli,
         [
             "ask",
             EXAMPLE,
@@ -149,7 +148,7 @@ def test_demo_compares_with_the_expected_answer(monkeypatch):
         final={"answer": "$1,577 million"},
     )
     monkeypatch.setattr(api, "get_client", lambda spec, **kw: remote if "1.5b" in spec else local)
-    out = runner.invoke(app, ["demo"], terminal_width=200)
+    out = runner.invoke(app_cli, ["demo"], terminal_width=200)
     assert out.exit_code == 0, out.output
     assert "expected answer" in out.output and "$1577.00" in out.output
     assert "$1,577 million" in out.output
