@@ -307,3 +307,7 @@ def report(
         _fail(str(exc))
     _print_tables(result.groups)
     _stdout().print(f"wrote {markdown} and {image}", highlight=False, soft_wrap=True)
+
+
+if __name__ == "__main__":  # `python -m evals.cli ...` before `minions eval` is wired
+    eval_app()

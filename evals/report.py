@@ -1,7 +1,8 @@
 """The report of a run folder: accuracy against remote cost per dataset and protocol.
 
-:func:`write_report` reads ``results.jsonl`` (the last row of each pair) and writes
-``report.md`` and ``cost_vs_accuracy.png``. Per dataset and protocol it gives n,
+:func:`write_report` reads ``results.jsonl`` (the last row of each pair) of a run
+folder, or of every run folder just inside it (one run a dataset, reported together),
+and writes ``report.md`` and ``cost_vs_accuracy.png`` there. Per dataset and protocol it gives n,
 accuracy with a 95% bootstrap interval (seeded), mean remote dollars and tokens per
 query, mean local tokens, mean wall time, errors, the mean remote-only counterfactual
 dollars, and the paper's headline ratios against ``remote_only`` on the same examples:
@@ -20,12 +21,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from minions.errors import ConfigurationError, MissingDependencyError
 from minions.pricing import format_usd
 
-from .runner import RUN_INFO, EvalRow, EvalSettings, read_rows, read_run_info
+from .runner import RESULTS, RUN_INFO, EvalRow, EvalSettings, read_rows, read_run_info
 
 __all__ = [
     "PLOT",
@@ -72,12 +73,25 @@ class GroupStats(BaseModel):
     note: str = ""
 
 
+class RunSummary(BaseModel):
+    """One run folder of a report: where it is and its settings (when it has run.json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str
+    settings: EvalSettings | None = None
+    rows: int
+
+
 class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     groups: list[GroupStats]
-    settings: EvalSettings | None = None
-    rows: int = 0
+    runs: list[RunSummary] = Field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(run.rows for run in self.runs)
 
 
 def bootstrap_ci(
@@ -189,16 +203,30 @@ def summarize(rows: Sequence[EvalRow], *, seed: int = 0) -> list[GroupStats]:
     return stats
 
 
+def run_folders(out: Path) -> list[Path]:
+    """``out`` when it holds results, and its subfolders that do (one run a dataset,
+    reported together)."""
+    candidates = [out, *sorted(p for p in out.iterdir() if p.is_dir())] if out.is_dir() else []
+    return [folder for folder in candidates if (folder / RESULTS).exists()]
+
+
 def build_report(out: str | Path, *, seed: int = 0) -> Report:
-    """The report of run folder ``out``."""
+    """The report of run folder ``out``, or of the run folders just inside it."""
     out = Path(out)
-    rows = read_rows(out)
+    rows: list[EvalRow] = []
+    runs = []
+    for folder in run_folders(out):
+        found = read_rows(folder)
+        settings = read_run_info(folder).settings if (folder / RUN_INFO).exists() else None
+        name = "." if folder == out else folder.name
+        runs.append(RunSummary(folder=name, settings=settings, rows=len(found)))
+        rows += found
     if not rows:
         raise ConfigurationError(
-            f"{out} holds no results rows; run `minions eval ... --out {out}` first"
+            f"{out} holds no results rows (nor do its subfolders); run "
+            f"`minions eval ... --out {out}` first"
         )
-    settings = read_run_info(out).settings if (out / RUN_INFO).exists() else None
-    return Report(groups=summarize(rows, seed=seed), settings=settings, rows=len(rows))
+    return Report(groups=summarize(rows, seed=seed), runs=runs)
 
 
 # --- presentation ---------------------------------------------------------------------
@@ -263,17 +291,25 @@ def datasets(report: Report) -> list[str]:
 def render_markdown(report: Report) -> str:
     """``report.md``: settings, then one table per dataset, then how to read it."""
     lines = ["# Evaluation report", ""]
-    if report.settings is not None:
-        s = report.settings
-        lines += [
-            f"- local model: `{s.local}`; remote model: `{s.remote}`"
-            + (f", priced as `{s.price_as}`" if s.price_as else ""),
-            f"- context: `{s.context or 'default'}`; seed {s.seed}"
-            + (f"; judge `{s.judge}`" if s.judge else "; no judge"),
-            f"- protocols: {', '.join(s.protocols)}"
-            + "".join(f"; {p} options {o}" for p, o in s.options.items()),
-        ]
-    lines.append(f"- rows: {report.rows}")
+    for run in report.runs:
+        lines.append(f"- run `{run.folder}`: {run.rows} rows")
+        s = run.settings
+        if s is not None:
+            picked = ", ".join(
+                f"{k} {v}"
+                for k, v in s.model_dump(include={"ids", "where", "sample", "limit"}).items()
+                if v
+            )
+            lines += [
+                f"  - dataset {s.dataset}"
+                + (f" ({picked})" if picked else "")
+                + f"; context `{s.context or 'default'}`; seed {s.seed}",
+                f"  - local `{s.local}`; remote `{s.remote}`"
+                + (f", priced as `{s.price_as}`" if s.price_as else "")
+                + (f"; judge `{s.judge}`" if s.judge else "; no judge"),
+                f"  - protocols: {', '.join(s.protocols)}"
+                + "".join(f"; {p} options {o}" for p, o in s.options.items()),
+            ]
     for dataset in datasets(report):
         lines += ["", f"## {dataset}", ""]
         lines.append("| " + " | ".join(header for header, _ in COLUMNS) + " |")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -300,10 +301,9 @@ def _judge(client: Client | None, spec: str | None) -> Judge | None:
 
 
 def _usd_ratio(result: Result) -> float | None:
-    remote, remote_only = result.cost.remote_usd, result.cost.remote_only_usd
-    if remote is None or remote_only is None or remote <= 0:
-        return None
-    return remote_only / remote
+    """How many times cheaper than remote-only; ``None`` when unpriced or free."""
+    ratio = result.cost.savings_ratio
+    return None if ratio is None or math.isinf(ratio) else ratio
 
 
 async def _run_pair(example: Example, protocol: str, ctx: _Context) -> EvalRow:

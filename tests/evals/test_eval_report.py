@@ -58,10 +58,10 @@ def synthetic_rows() -> list[EvalRow]:
     return rows
 
 
-def write_run(folder: Path, rows: list[EvalRow]) -> Path:
+def write_run(folder: Path, rows: list[EvalRow], dataset: str = "longhealth") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     settings = EvalSettings(
-        dataset="longhealth",
+        dataset=dataset,  # type: ignore[arg-type]
         protocols=["remote_only", "minions", "minion"],
         local="scripted:local",
         remote="scripted:remote",
@@ -157,3 +157,25 @@ def test_report_takes_the_last_row_of_a_pair(tmp_path: Path) -> None:
 def test_a_folder_without_rows_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="no results rows"):
         build_report(tmp_path)
+
+
+def test_a_folder_of_runs_is_reported_together(tmp_path: Path) -> None:
+    rows = synthetic_rows()
+    write_run(tmp_path / "longhealth", [r for r in rows if r.dataset == "longhealth"])
+    finance = [r for r in rows if r.dataset == "financebench"]
+    write_run(tmp_path / "financebench", finance, dataset="financebench")
+    (tmp_path / "notes").mkdir()  # a folder without results is passed over
+
+    report, markdown, image = write_report(tmp_path)
+    assert [run.folder for run in report.runs] == ["financebench", "longhealth"]
+    assert report.rows == len(rows)
+    assert {(g.dataset, g.protocol) for g in report.groups} == {
+        ("longhealth", "remote_only"),
+        ("longhealth", "minions"),
+        ("longhealth", "minion"),
+        ("financebench", "minions"),
+    }
+    text = markdown.read_text()
+    assert "- run `financebench`: 5 rows\n  - dataset financebench;" in text
+    assert "- run `longhealth`: 62 rows\n  - dataset longhealth;" in text
+    assert markdown.parent == image.parent == tmp_path

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The measured offline run (issue 5, item 6): local qwen2.5-coder-0.5b, remote stand-in
+# qwen2.5-coder-1.5b priced as openai:gpt-4o, for remote_only, minion and minions, on
+# 20 FinanceBench questions (pages:6) and 20 medical questions, then one report of both
+# in $OUT (report.md, cost_vs_accuracy.png, and each dataset's run folder).
+#
+#   evals/run_offline.sh                              # as committed
+#   evals/run_offline.sh --option minions.plan=json   # extra arguments go to both evals
+#
+# Every eval resumes where it stopped, so after Ctrl-C or a crash run the same command
+# again. Other settings into the same $OUT are refused: choose another OUT=... then.
+set -euo pipefail
+
+OUT="${OUT:-evals/results/offline}"
+MINIONS="${MINIONS:-minions}"  # e.g. MINIONS="python -m minions.cli"
+COMMON=(
+  --protocols remote_only,minion,minions
+  --local llamacpp:qwen2.5-coder-0.5b
+  --remote llamacpp:qwen2.5-coder-1.5b
+  --price-as openai:gpt-4o
+  --seed 0
+)
+
+# FinanceBench: the 30 metrics-generated questions have one-figure golds, scored by
+# value without a judge; 20 of them drawn at random (seeded).
+$MINIONS eval --dataset financebench --context pages:6 \
+  --where question_type=metrics-generated --sample 20 \
+  "${COMMON[@]}" --out "$OUT/financebench" "$@"
+
+# Medical records QA: 20 questions drawn at random across the 14 patients; each
+# patient's texts ranked by BM25 against the question and options, kept up to 4,000
+# tokens (a full record is 9-24k tokens, too slow for the offline pair on 2 cores).
+$MINIONS eval --dataset longhealth --context tokens:4000 --sample 20 \
+  "${COMMON[@]}" --out "$OUT/longhealth" "$@"
+
+$MINIONS eval report "$OUT"
