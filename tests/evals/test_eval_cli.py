@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from eval_helpers import needs_medical
 from typer.testing import CliRunner
 
@@ -149,3 +150,27 @@ def test_a_local_remote_without_price_as_is_noted(
     assert result.exit_code == 0, result.output
     assert "runs locally, so remote $ will be $0" in result.output
     assert "--price-as" in result.output
+
+
+def mounted() -> typer.Typer:
+    """``eval_app`` mounted the way ``minions.cli`` mounts it."""
+    app = typer.Typer(name="minions", no_args_is_help=True)
+
+    @app.callback()
+    def main(verbose: bool = False) -> None:
+        """The main app's own options."""
+
+    app.add_typer(eval_app, name="eval")
+    return app
+
+
+def test_mounted_report_does_not_start_a_run(tmp_path: Path) -> None:
+    result = CliRunner().invoke(mounted(), ["eval", "report", str(tmp_path)], env=WIDE)
+    assert result.exit_code == 1
+    assert "no results rows" in result.output and "--dataset" not in result.output
+
+
+def test_mounted_eval_without_a_dataset_is_a_usage_error() -> None:
+    result = CliRunner().invoke(mounted(), ["eval"], env=WIDE)
+    assert result.exit_code == 2
+    assert "minions eval report DIR" in result.output
