@@ -51,12 +51,10 @@ def main_options(
     """Local-remote collaboration: a small local model reads, a frontier model plans."""
     from rich.logging import RichHandler
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False)],
-        force=True,
-    )
+    level = logging.DEBUG if verbose else logging.WARNING
+    # the handler filters too: some libraries (bm25s) set their own loggers to DEBUG
+    handler = RichHandler(console=err_console, show_path=False, level=level)
+    logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler], force=True)
 
 
 # --- minions models ---------------------------------------------------------------
