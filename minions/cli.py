@@ -298,6 +298,19 @@ def run_app(
     raise typer.Exit(status)
 
 
+def _mount_evals() -> None:
+    """``minions eval`` comes from the evals package (it depends on protocols)."""
+    try:
+        from evals.cli import eval_app
+    except ImportError as exc:  # evals not installed next to minions
+        logging.getLogger(__name__).debug("minions eval unavailable: %s", exc)
+        return
+    app.add_typer(eval_app, name="eval")
+
+
+_mount_evals()
+
+
 def main() -> None:
     """Entry point of the ``minions`` console script."""
     app()
