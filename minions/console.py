@@ -102,20 +102,34 @@ def summary(result: Result, *, expected: str | None = None) -> Group:
     if result.status != "answered":
         parts.append(f"[red]status {result.status}: {result.error}[/red]")
     if result.citations:
-        parts.append("[bold]citations[/bold]\n" + "\n".join(f"  • {c}" for c in result.citations[:8]))
+        parts.append(
+            "[bold]citations[/bold]\n" + "\n".join(f"  • {c}" for c in result.citations[:8])
+        )
     table = Table(show_header=False, box=None, pad_edge=False)
     cost, t = result.cost, result.timings
     rows = [
-        ("remote", f"{result.remote_model} · {result.remote_usage.total_tokens:,} tokens "
-         f"in {result.remote_usage.calls} calls"),
-        ("local", f"{result.local_model} · {result.local_usage.total_tokens:,} tokens "
-         f"in {result.local_usage.calls} calls"),
-        ("remote $", f"{format_usd(cost.remote_usd)}"
-         + (f" (priced as {cost.priced_as})" if cost.priced_as != result.remote_model else "")),
+        (
+            "remote",
+            f"{result.remote_model} · {result.remote_usage.total_tokens:,} tokens "
+            f"in {result.remote_usage.calls} calls",
+        ),
+        (
+            "local",
+            f"{result.local_model} · {result.local_usage.total_tokens:,} tokens "
+            f"in {result.local_usage.calls} calls",
+        ),
+        (
+            "remote $",
+            f"{format_usd(cost.remote_usd)}"
+            + (f" (priced as {cost.priced_as})" if cost.priced_as != result.remote_model else ""),
+        ),
         ("remote-only $", format_usd(cost.remote_only_usd)),
         ("savings", _ratio(cost.savings_ratio)),
-        ("time", f"{t.total_s:.1f}s (local {t.local_s:.1f}s, remote {t.remote_s:.1f}s, "
-         f"overhead {t.overhead_s:.1f}s)"),
+        (
+            "time",
+            f"{t.total_s:.1f}s (local {t.local_s:.1f}s, remote {t.remote_s:.1f}s, "
+            f"overhead {t.overhead_s:.1f}s)",
+        ),
     ]
     for key, value in rows:
         table.add_row(f"[bold]{key}[/bold]", value)

@@ -38,7 +38,9 @@ class _Direct(Protocol):
         events: Events | Sink | None = None,
         price_as: str | None = None,
     ) -> Result:
-        run = Run(self, task, documents, local=local, remote=remote, events=events, price_as=price_as)
+        run = Run(
+            self, task, documents, local=local, remote=remote, events=events, price_as=price_as
+        )
         return await run.execute(self._answer(run))
 
     async def _answer(self, run: Run) -> None:

@@ -53,7 +53,9 @@ class Minion(Protocol):
         events: Events | Sink | None = None,
         price_as: str | None = None,
     ) -> Result:
-        run = Run(self, task, documents, local=local, remote=remote, events=events, price_as=price_as)
+        run = Run(
+            self, task, documents, local=local, remote=remote, events=events, price_as=price_as
+        )
         return await run.execute(self._chat(run))
 
     async def _chat(self, run: Run) -> None:
@@ -115,7 +117,11 @@ class Minion(Protocol):
             )
             local_history.append(Message.assistant(reply.text))
             last_question = index == config.max_rounds
-            instruction = render("minion_remote_final" if last_question else "minion_remote_continue")
+            instruction = render(
+                "minion_remote_final" if last_question else "minion_remote_continue"
+            )
             remote_history.append(
-                Message.user(render("minion_remote_reply", reply=reply.text, instruction=instruction))
+                Message.user(
+                    render("minion_remote_reply", reply=reply.text, instruction=instruction)
+                )
             )

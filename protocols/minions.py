@@ -99,7 +99,7 @@ class Synthesis(BaseModel):
 
 
 class FinalSynthesis(Synthesis):
-    decision: Literal["final"] = "final"  # type: ignore[assignment]
+    decision: Literal["final"] = "final"
 
 
 class Manifest(BaseModel):
@@ -459,8 +459,13 @@ class _Rounds:
             record.attempts = attempt
             try:
                 completion = await self.run.call(
-                    "local", messages, purpose="job", round=round_, schema=JobOutput,
-                    record=False, **options,
+                    "local",
+                    messages,
+                    purpose="job",
+                    round=round_,
+                    schema=JobOutput,
+                    record=False,
+                    **options,
                 )
             except ContextWindowExceeded as exc:
                 record.error = str(exc)

@@ -187,8 +187,14 @@ class Run:
         self.usage[role] += completion.usage
         if record:
             self._record(
-                role, purpose, round, prompt, completion.text, completion.usage,
-                completion.latency_s, None,
+                role,
+                purpose,
+                round,
+                prompt,
+                completion.text,
+                completion.usage,
+                completion.latency_s,
+                None,
             )
         return completion
 
@@ -204,8 +210,13 @@ class Run:
         error: str | None,
     ) -> None:
         turn = Turn(
-            role=role, purpose=purpose, prompt=prompt, reply=reply, usage=usage,
-            latency_s=latency_s, error=error,
+            role=role,
+            purpose=purpose,
+            prompt=prompt,
+            reply=reply,
+            usage=usage,
+            latency_s=latency_s,
+            error=error,
         )
         if round is not None:
             round.turns.append(turn)
@@ -237,7 +248,7 @@ class Run:
                 role, conversation, purpose=purpose, round=round, schema=schema, **options
             )
             if completion.parsed is not None:
-                return completion.parsed  # type: ignore[no-any-return]
+                return completion.parsed
             note = f"{role} {purpose} reply {attempt}/{attempts} unusable: {completion.parse_error}"
             logger.info(note)
             if round is not None:
@@ -297,7 +308,9 @@ class Run:
 
     def result(self, status: RunStatus, error: str | None) -> Result:
         counterfactual = remote_only_usage(self.task, self.documents, self.answer)
-        local_price = price(self.usage["local"], self.local.spec, local=self.local.capabilities.local or None)
+        local_price = price(
+            self.usage["local"], self.local.spec, local=self.local.capabilities.local or None
+        )
         note = ""
         if self.price_spec != self.remote.spec:
             note = f"remote usage priced as {self.price_spec}"

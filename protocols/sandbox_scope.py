@@ -17,9 +17,9 @@ from minions.documents import Document
 
 __all__ = [
     "Chunk",
-    "SandboxChunk",
     "JobManifest",
     "PreviousJob",
+    "SandboxChunk",
     "chunk_by_chars",
     "chunk_by_pages",
     "chunk_by_paragraphs",
@@ -85,11 +85,15 @@ def chunk_by_pages(source: Chunk | Document | str, pages_per_chunk: int = 1) -> 
     return _split(source, chunking.chunk_by_pages, pages_per_chunk=pages_per_chunk)
 
 
-def chunk_by_chars(source: Chunk | Document | str, size: int = 4000, overlap: int = 0) -> list[Chunk]:
+def chunk_by_chars(
+    source: Chunk | Document | str, size: int = 4000, overlap: int = 0
+) -> list[Chunk]:
     return _split(source, chunking.chunk_by_chars, size=size, overlap=overlap)
 
 
-def chunk_by_tokens(source: Chunk | Document | str, size: int = 1000, overlap: int = 0) -> list[Chunk]:
+def chunk_by_tokens(
+    source: Chunk | Document | str, size: int = 1000, overlap: int = 0
+) -> list[Chunk]:
     return _split(source, chunking.chunk_by_tokens, size=size, overlap=overlap)
 
 

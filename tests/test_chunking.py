@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-from tests.docs_helpers import assert_chunk_invariants, financebench_records, requires_financebench
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +24,7 @@ from minions.chunking import (
 from minions.documents import Document
 from minions.errors import ConfigurationError
 from minions.tokens import approx_tokens
+from tests.docs_helpers import assert_chunk_invariants, financebench_records, requires_financebench
 
 # -- examples ---------------------------------------------------------------------------
 

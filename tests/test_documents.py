@@ -10,12 +10,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.docs_helpers import encrypt_pdf, pdf_bytes
 from pydantic import ValidationError
 
 import minions
 from minions.documents import Document, html_to_text, load_document, load_documents
 from minions.errors import ConfigurationError, DocumentError
+from tests.docs_helpers import encrypt_pdf, pdf_bytes
 
 PAGES = [
     "Quarterly report. Revenue grew seven percent to 1,234 million dollars.",

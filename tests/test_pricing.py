@@ -16,7 +16,10 @@ def test_openai_price_comes_from_genai_prices():
 
 def test_cached_tokens_are_cheaper():
     cached = Usage(input_tokens=1_000_000, cached_input_tokens=1_000_000)
-    assert price(cached, "openai:gpt-4o").usd < price(Usage(input_tokens=1_000_000), "openai:gpt-4o").usd
+    assert (
+        price(cached, "openai:gpt-4o").usd
+        < price(Usage(input_tokens=1_000_000), "openai:gpt-4o").usd
+    )
 
 
 def test_anthropic_is_priced():

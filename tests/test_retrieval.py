@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.docs_helpers import financebench_questions, financebench_records, requires_financebench
 
 from minions.chunking import chunk_by_pages
 from minions.documents import Document
 from minions.errors import ConfigurationError
 from minions.retrieval import ScoredChunk, rank_chunks
+from tests.docs_helpers import financebench_questions, financebench_records, requires_financebench
 
 PAGES = [
     "The cafeteria menu changes every week and offers soup and salad.",

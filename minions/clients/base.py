@@ -110,6 +110,7 @@ def as_messages(messages: str | Sequence[Message | dict[str, Any]]) -> list[Mess
 
 # --- helpers providers share -------------------------------------------------------
 
+
 def approx_message_tokens(messages: Sequence[Message]) -> int:
     """Estimate of a chat prompt's size, with a few tokens of template per message."""
     return sum(approx_tokens(m.content) + 4 for m in messages)
@@ -196,7 +197,7 @@ class WrapperClient(Client):
     def __init__(self, wrapped: Client) -> None:
         self.wrapped = wrapped
 
-    @property  # type: ignore[override]
+    @property
     def provider(self) -> str:  # type: ignore[override]
         return self.wrapped.provider
 
@@ -204,11 +205,11 @@ class WrapperClient(Client):
     def is_local(self) -> bool:  # type: ignore[override]
         return self.wrapped.is_local
 
-    @property  # type: ignore[override]
+    @property
     def model(self) -> str:  # type: ignore[override]
         return self.wrapped.model
 
-    @property  # type: ignore[override]
+    @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]
         return self.wrapped.capabilities
 

@@ -134,9 +134,7 @@ class ScriptedClient(Client):
         delay = reply.delay_s or self.delay_s
         if delay:
             await asyncio.sleep(delay)
-        usage = Usage(
-            input_tokens=prompt_tokens, output_tokens=approx_tokens(reply.text), calls=1
-        )
+        usage = Usage(input_tokens=prompt_tokens, output_tokens=approx_tokens(reply.text), calls=1)
         call.completion = make_completion(
             reply.text,
             schema=schema,

@@ -25,7 +25,8 @@ CODE_ALL_CHUNKS = """Here is the code:
 def prepare_jobs(chunks, previous_jobs):
     jobs = []
     for chunk in chunks:
-        jobs.append(JobManifest(chunk=chunk, task_id=1, task="What was the total revenue in 2023?", advice=""))
+        task = "What was the total revenue in 2023?"
+        jobs.append(JobManifest(chunk=chunk, task_id=1, task=task, advice=""))
     return jobs
 ```"""
 

@@ -36,7 +36,9 @@ def test_options_are_described_with_defaults_and_choices():
 async def test_remote_only_sends_everything_and_costs_its_own_counterfactual():
     remote = ScriptedClient("remote", replies=["$4.2 billion (p. 3)"])
     local = ScriptedClient("local", replies=[], local=True)
-    result = await RemoteOnly().run(TASK, [REPORT], local=local, remote=remote, price_as="openai:gpt-4o")
+    result = await RemoteOnly().run(
+        TASK, [REPORT], local=local, remote=remote, price_as="openai:gpt-4o"
+    )
     assert result.status == "answered"
     assert result.answer == "$4.2 billion (p. 3)"
     prompt = remote.calls[0].messages[-1].content
@@ -50,7 +52,9 @@ async def test_remote_only_sends_everything_and_costs_its_own_counterfactual():
 async def test_local_only_costs_nothing():
     local = ScriptedClient("local", replies=["$4.2 billion"], local=True)
     remote = ScriptedClient("remote", replies=[])
-    result = await LocalOnly().run(TASK, [REPORT], local=local, remote=remote, price_as="openai:gpt-4o")
+    result = await LocalOnly().run(
+        TASK, [REPORT], local=local, remote=remote, price_as="openai:gpt-4o"
+    )
     assert result.answer == "$4.2 billion"
     assert result.cost.remote_usd == 0
     assert result.cost.remote_only_usd > 0
@@ -73,13 +77,19 @@ async def test_minion_asks_then_answers():
             {"decision": "answer", "message": "$4.2 billion"},
         ]
     )
-    local = ScriptedClient("local", replies=["Total revenue was $4.2 billion (page 3)."], local=True)
+    local = ScriptedClient(
+        "local", replies=["Total revenue was $4.2 billion (page 3)."], local=True
+    )
     recorder = Recorder()
     result = await Minion().run(TASK, [REPORT], local=local, remote=remote, events=recorder)
     assert result.status == "answered"
     assert result.answer == "$4.2 billion"
     # the remote never sees the document; the local model sees all of it
-    assert all("Total revenue was $4.2 billion in 2023" not in m.content for c in remote.calls for m in c.messages)
+    assert all(
+        "Total revenue was $4.2 billion in 2023" not in m.content
+        for c in remote.calls
+        for m in c.messages
+    )
     assert "Total revenue was $4.2 billion in 2023" in local.calls[0].messages[0].content
     assert "What is the total revenue" in local.calls[0].messages[-1].content
     assert "Total revenue was $4.2 billion (page 3)." in remote.calls[1].messages[-1].content

@@ -38,7 +38,7 @@ async def run_minions(remote, local=None, recorder=None, **config):
 async def test_one_round_with_code_answers_and_filters_abstentions():
     remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
     recorder = Recorder()
-    result, local = await run_minions(remote, recorder=recorder, max_rounds=1)
+    result, _ = await run_minions(remote, recorder=recorder, max_rounds=1)
     assert result.status == "answered", result.error
     assert result.answer == "$4.2 billion"
     # one job per non-empty page, chunk-major
@@ -89,7 +89,9 @@ async def test_feedback_reaches_round_two_code():
     assert len(result.rounds) == 2
     assert result.rounds[0].decision == "continue"
     assert result.rounds[0].feedback == "LOOK-FOR-SEGMENT-BREAKDOWN"
-    code_prompts = [c.messages[-1].content for c in remote.calls if "prepare_jobs" in c.messages[-1].content]
+    code_prompts = [
+        c.messages[-1].content for c in remote.calls if "prepare_jobs" in c.messages[-1].content
+    ]
     assert len(code_prompts) == 2
     assert "LOOK-FOR-SEGMENT-BREAKDOWN" not in code_prompts[0]
     assert "LOOK-FOR-SEGMENT-BREAKDOWN" in code_prompts[1]
@@ -172,7 +174,7 @@ async def test_invalid_local_json_is_retried_once_then_counted():
     local_model = ScriptedClient("local", replies=local, local=True)
     result, _ = await run_minions(remote, local=local_model, max_rounds=1)
     assert result.status == "answered"
-    bad = [j for j in result.jobs if j.chunk.page_start == 2][0]
+    bad = next(j for j in result.jobs if j.chunk.page_start == 2)
     assert bad.attempts == 2
     assert bad.output is None
     assert "not valid JSON" in bad.error
@@ -189,7 +191,7 @@ async def test_truncated_local_output_is_retried_then_counted():
     remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "unknown"})
     local_model = ScriptedClient("local", replies=local, local=True)
     result, _ = await run_minions(remote, local=local_model, max_rounds=1)
-    truncated = [j for j in result.jobs if j.chunk.page_start == 3][0]
+    truncated = next(j for j in result.jobs if j.chunk.page_start == 3)
     assert truncated.attempts == 2
     assert "cut off" in truncated.error
     assert result.status == "answered"
@@ -227,9 +229,7 @@ async def test_budget_exhaustion_ends_with_a_partial_result():
 async def test_budget_needs_a_price():
     remote = ScriptedClient("remote", replies=[])
     with pytest.raises(Exception, match="price_as"):
-        await MinionS(max_remote_usd=1.0).run(
-            "q", [REPORT], local=local_client(), remote=remote
-        )
+        await MinionS(max_remote_usd=1.0).run("q", [REPORT], local=local_client(), remote=remote)
 
 
 async def test_provider_error_mid_run_keeps_the_partial_result():
@@ -291,7 +291,7 @@ def test_local_prompt_is_chunk_first():
 
 async def test_code_in_the_style_small_models_write_still_runs():
     # its own JobManifest class, dict-style chunk access, type hints from typing
-    code = '''```python
+    code = """```python
 from typing import List, Dict
 
 class JobManifest:
@@ -302,8 +302,9 @@ class JobManifest:
         self.advice = advice
 
 def prepare_jobs(chunks: List[Dict], previous_jobs: List[Dict]) -> List[JobManifest]:
-    return [JobManifest(c, 1, "What was the total revenue?", "") for c in chunks if "revenue" in c["text"].lower()]
-```'''
+    task = "What was the total revenue?"
+    return [JobManifest(c, 1, task, "") for c in chunks if "revenue" in c["text"].lower()]
+```"""
     remote = remote_script(code=[code], final={"answer": "$4.2 billion"})
     result, _ = await run_minions(remote, max_rounds=1)
     assert result.status == "answered"
@@ -319,14 +320,14 @@ async def test_job_cap_keeps_the_chunks_that_match_the_task():
 
 
 async def test_code_can_split_chunks_with_the_chunkers_in_scope():
-    code = '''```python
+    code = """```python
 def prepare_jobs(chunks, previous_jobs):
     jobs = []
     for chunk in chunks:
         for part in chunk_by_chars(chunk, 60):
             jobs.append(JobManifest(chunk=part, task_id=1, task="What was the total revenue?"))
     return jobs
-```'''
+```"""
     remote = remote_script(code=[code], final={"answer": "$4.2 billion"})
     result, _ = await run_minions(remote, max_rounds=1)
     assert result.status == "answered", result.rounds[0].notes
