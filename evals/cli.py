@@ -93,24 +93,35 @@ TERMINAL_COLUMNS = [
 ]
 
 
-def results_table(groups: list[GroupStats], title: str) -> Table:
-    """The report table of ``groups`` (one dataset) for the terminal."""
+#: the columns kept on a terminal narrower than ``WIDE_TERMINAL``
+NARROW_COLUMNS = ("protocol", "n", "accuracy", "remote_usd", "cost_ratio", "quality_ratio")
+WIDE_TERMINAL = 140
+
+
+def results_table(groups: list[GroupStats], title: str, *, width: int = WIDE_TERMINAL) -> Table:
+    """The report table of ``groups`` (one dataset) for a terminal ``width`` wide."""
+    columns = [
+        (header, key)
+        for header, key in TERMINAL_COLUMNS
+        if width >= WIDE_TERMINAL or key in NARROW_COLUMNS
+    ]
     table = Table(title=title, title_justify="left")
-    for header, key in TERMINAL_COLUMNS:
+    for header, key in columns:
         table.add_column(header, no_wrap=key in ("protocol", "accuracy"))
     for group in groups:
         row = cells(group)
-        table.add_row(*(row[key] for _, key in TERMINAL_COLUMNS))
+        table.add_row(*(row[key] for _, key in columns))
     return table
 
 
 def _print_tables(groups: list[GroupStats]) -> None:
+    console = _stdout()
     for dataset in dict.fromkeys(g.dataset for g in groups):
         members = [g for g in groups if g.dataset == dataset]
-        _stdout().print(results_table(members, dataset))
+        console.print(results_table(members, dataset, width=console.width))
         for group in members:
             if group.note:
-                _stdout().print(f"  {group.protocol}: {group.note}", highlight=False)
+                console.print(f"  {group.protocol}: {group.note}", highlight=False)
 
 
 def _status(progress: RunProgress) -> str:

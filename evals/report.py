@@ -197,6 +197,13 @@ def summarize(rows: Sequence[EvalRow], *, seed: int = 0) -> list[GroupStats]:
         if baseline is None:
             note = "; ".join(filter(None, [group.note, "remote_only was not run: no ratios"]))
             group = group.model_copy(update={"note": note})
+        elif protocol == BASELINE:  # against itself: 1x where defined, nothing to note
+            ratios = {
+                "cost_ratio": 1.0 if group.mean_remote_usd else None,
+                "quality_ratio": 1.0 if group.accuracy else None,
+                "paired": group.n,
+            }
+            group = group.model_copy(update=ratios)
         else:
             group = _ratios(group, members, baseline)
         stats.append(group)

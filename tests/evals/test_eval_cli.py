@@ -174,3 +174,17 @@ def test_mounted_eval_without_a_dataset_is_a_usage_error() -> None:
     result = CliRunner().invoke(mounted(), ["eval"], env=WIDE)
     assert result.exit_code == 2
     assert "minions eval report DIR" in result.output
+
+
+def test_a_narrow_terminal_gets_the_headline_columns() -> None:
+    from evals.cli import results_table
+    from evals.report import GroupStats
+
+    group = GroupStats(
+        dataset="longhealth", protocol="minions", n=2, decided=2, correct=1, accuracy=0.5,
+        ci_low=0.0, ci_high=1.0, mean_remote_usd=0.001, mean_remote_only_usd=0.01,
+        mean_remote_tokens=100, mean_local_tokens=1000, mean_wall_s=3.0, errors=0,
+        cost_ratio=10.0, quality_ratio=0.5,
+    )  # fmt: skip
+    assert len(results_table([group], "x", width=80).columns) == 6
+    assert len(results_table([group], "x", width=200).columns) == 11
