@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -138,7 +138,10 @@ class FakeLlama:
 class FakeRAMCache:
     def __init__(self, capacity_bytes: int) -> None:
         self.capacity_bytes = capacity_bytes
-        self.cache_state: dict[tuple[int, ...], object] = {}
+        self.cache_state: dict[tuple[int, ...], Any] = {}
+
+    def __setitem__(self, key: Sequence[int], state: Any) -> None:
+        self.cache_state[tuple(key)] = state
 
 
 @pytest.fixture(autouse=True)
@@ -347,6 +350,14 @@ def test_reused_prefix_counts_the_ram_cache() -> None:
     assert _reused_prefix([[]], prompt) == 0
 
 
+def test_the_ram_cache_keeps_one_row_of_logits() -> None:
+    client().chat_sync(QUESTION)
+    cache = FakeLlama.instances[0].cache
+    logits = [[0.5] * 8 for _ in range(512)]  # n_batch rows of n_vocab, as saved
+    cache[[1, 2, 3]] = types.SimpleNamespace(scores=logits, n_tokens=3)
+    assert cache.cache_state[(1, 2, 3)].scores == [[0.5] * 8]
+
+
 def test_the_ram_cache_can_be_turned_off() -> None:
     client(prompt_cache_bytes=0).chat_sync(QUESTION)
     assert FakeLlama.instances[0].cache is None
@@ -409,13 +420,19 @@ def test_missing_llama_cpp_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
     assert "pip install 'minions[embedded]'" in message and "compiles" in message
 
 
-def test_openmp_threads_wait_passively_unless_told_otherwise(
+def test_openmp_threads_spin_briefly_unless_told_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     client()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert os.environ["GOMP_SPINCOUNT"] == "10000"
 
+    monkeypatch.setenv("GOMP_SPINCOUNT", "5")
+    client()
+    assert os.environ["GOMP_SPINCOUNT"] == "5"
+
+    monkeypatch.delenv("GOMP_SPINCOUNT")
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     client()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert "GOMP_SPINCOUNT" not in os.environ
