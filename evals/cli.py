@@ -279,8 +279,9 @@ def _run_with_progress(
     def on_row(row: EvalRow, progress: RunProgress) -> None:
         bar.update(task, completed=progress.done, status=_status(progress))
         if row.status == "error":
+            error = (row.error or "").split("\n", 1)[0][:200]
             bar.console.print(
-                f"[yellow]{row.example_id} {row.protocol}:[/] {row.error}", highlight=False
+                f"[yellow]{row.example_id} {row.protocol}:[/] {error}", highlight=False
             )
 
     try:
