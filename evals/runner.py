@@ -14,7 +14,6 @@ This module logs; presentation (progress bars, tables) is the CLI's.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import os
@@ -32,7 +31,7 @@ import minions
 from minions.clients import Client, get_client
 from minions.errors import ConfigurationError
 from minions.types import Result, RunStatus, Usage
-from protocols.base import get_protocol
+from protocols.base import get_protocol, parse_option
 
 from .datasets import DatasetName, Example, load_examples
 from .scoring import Judge, Score, score_example
@@ -162,16 +161,13 @@ def parse_options(pairs: Sequence[str], protocols: Sequence[str]) -> dict[str, d
     """
     options: dict[str, dict[str, Any]] = {p: {} for p in protocols}
     for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
+        try:
+            key, value = parse_option(pair)
+        except ConfigurationError:
             raise ConfigurationError(
                 f"--option {pair!r} must look like key=value or protocol.key=value"
-            )
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        scope, dot, name = key.strip().rpartition(".")
+            ) from None
+        scope, dot, name = key.rpartition(".")
         if dot:
             if scope not in options:
                 raise ConfigurationError(

@@ -112,18 +112,13 @@ def models_pull(
 
 
 def _parse_options(pairs: list[str]) -> dict[str, object]:
-    """``key=value`` pairs; values are read as JSON when they parse (``3``, ``true``,
-    ``null``, ``0.5``), else kept as strings."""
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            fail(f"--option expects key=value, got {pair!r} (e.g. --option max_rounds=3)")
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options
+    """``--option key=value`` pairs (values read as JSON when they parse)."""
+    from protocols.base import parse_option
+
+    try:
+        return dict(parse_option(pair) for pair in pairs)
+    except MinionsError as exc:
+        fail(f"--{exc}")
 
 
 @app.command("protocols")

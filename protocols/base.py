@@ -13,6 +13,7 @@ protocol in another package is a first-class citizen::
 from __future__ import annotations
 
 import inspect
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import cache
@@ -82,6 +83,19 @@ def make_config(config_cls: type[BaseModel], options: dict[str, Any], name: str)
         raise ConfigurationError(
             f"invalid options for protocol {name!r}: {problems}. Known options: {known}"
         ) from None
+
+
+def parse_option(pair: str) -> tuple[str, Any]:
+    """A ``key=value`` option from a command line. The value is read as JSON when it
+    parses (``3``, ``true``, ``null``, ``0.5``, ``"x"``), else kept as text."""
+    key, sep, raw = pair.partition("=")
+    if not sep or not key.strip():
+        raise ConfigurationError(f"option {pair!r} must look like key=value (e.g. max_rounds=3)")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
 
 
 @cache

@@ -121,6 +121,8 @@ class Run:
         self._remote_is_free = price_as is None and remote.capabilities.local
         self.max_remote_usd = max_remote_usd
         self.usage: dict[str, Usage] = {"local": Usage(), "remote": Usage()}
+        # our token estimate of the remote's calls, to calibrate the remote-only estimate
+        self._remote_estimate = Usage()
         self.rounds: list[Round] = []
         self.answer: str | None = None
         self.citations: list[str] = []
@@ -185,6 +187,11 @@ class Run:
             raise
         self._intervals[role].append((started, time.perf_counter()))
         self.usage[role] += completion.usage
+        if role == "remote":
+            self._remote_estimate += Usage(
+                input_tokens=approx_message_tokens(messages),
+                output_tokens=approx_tokens(completion.text),
+            )
         if record:
             self._record(
                 role,
@@ -306,8 +313,28 @@ class Run:
         )
         return result
 
+    def remote_only_estimate(self) -> Usage:
+        """:func:`remote_only_usage`, scaled by how the remote's own token counts
+        compared with our estimate on this run's remote calls (exact for remote_only)."""
+        estimate = remote_only_usage(self.task, self.documents, self.answer)
+        ours, theirs = self._remote_estimate, self.usage["remote"]
+
+        def scaled(value: int, ours: int, theirs: int) -> int:
+            return round(value * theirs / ours) if ours and theirs else value
+
+        return estimate.model_copy(
+            update={
+                "input_tokens": scaled(
+                    estimate.input_tokens, ours.input_tokens, theirs.input_tokens
+                ),
+                "output_tokens": scaled(
+                    estimate.output_tokens, ours.output_tokens, theirs.output_tokens
+                ),
+            }
+        )
+
     def result(self, status: RunStatus, error: str | None) -> Result:
-        counterfactual = remote_only_usage(self.task, self.documents, self.answer)
+        counterfactual = self.remote_only_estimate()
         local_price = price(
             self.usage["local"], self.local.spec, local=self.local.capabilities.local or None
         )

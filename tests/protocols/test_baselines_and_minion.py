@@ -147,3 +147,25 @@ async def test_empty_task_is_rejected():
     remote = ScriptedClient("remote", replies=[])
     with pytest.raises(ConfigurationError, match="task is empty"):
         await RemoteOnly().run("  ", [REPORT], local=remote, remote=remote)
+
+
+class _DenseTokenizer(ScriptedClient):
+    """A remote whose tokenizer counts 1.5x our estimate of input and 2x of output."""
+
+    async def chat(self, messages, *, schema=None, **options):
+        completion = await super().chat(messages, schema=schema, **options)
+        u = completion.usage
+        usage = u.model_copy(
+            update={"input_tokens": u.input_tokens * 3 // 2, "output_tokens": u.output_tokens * 2}
+        )
+        return completion.model_copy(update={"usage": usage})
+
+
+async def test_remote_only_estimate_is_calibrated_to_the_remote_tokenizer():
+    remote = _DenseTokenizer("remote", replies=["$4.2 billion, from the income statement"])
+    local = ScriptedClient("local", replies=[], local=True)
+    result = await RemoteOnly().run(
+        TASK, [REPORT], local=local, remote=remote, price_as="openai:gpt-4o"
+    )
+    assert result.cost.remote_only_usd == pytest.approx(result.cost.remote_usd)
+    assert result.cost.savings_ratio == pytest.approx(1.0)
