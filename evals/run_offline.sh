@@ -5,7 +5,7 @@
 # in $OUT (report.md, cost_vs_accuracy.png, and each dataset's run folder).
 #
 #   evals/run_offline.sh                              # as committed
-#   evals/run_offline.sh --option minions.plan=json   # extra arguments go to both evals
+#   evals/run_offline.sh --limit 2                    # extra arguments go to both evals
 #
 # Every eval resumes where it stopped, so after Ctrl-C or a crash run the same command
 # again. Other settings into the same $OUT are refused: choose another OUT=... then.
@@ -19,6 +19,11 @@ COMMON=(
   --remote llamacpp:qwen2.5-coder-1.5b
   --price-as openai:gpt-4o
   --seed 0
+  # MinionS as suits a 1.5B remote: a JSON plan (its prepare_jobs code often fails and
+  # the retries cost more than they save), one round, two tasks
+  --option minions.plan=json
+  --option minions.max_rounds=1
+  --option minions.num_tasks_per_round=2
 )
 
 # FinanceBench: the 30 metrics-generated questions have one-figure golds, scored by
