@@ -39,31 +39,27 @@ class RunStarted(_Event):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
-class RemoteCall(_Event):
+class _Call(_Event):
+    round: int
+    purpose: str
+    prompt: str
+    reply: str
+    usage: Usage
+    latency_s: float
+    error: str | None = None
+
+
+class RemoteCall(_Call):
     """The remote model answered (or failed) one request."""
 
     kind: Literal["remote_call"] = "remote_call"
-    round: int
-    purpose: str
-    prompt: str
-    reply: str
-    usage: Usage
-    latency_s: float
     usd: float | None = None
-    error: str | None = None
 
 
-class LocalCall(_Event):
+class LocalCall(_Call):
     """The local model answered one request that is not a job (e.g. Minion chat)."""
 
     kind: Literal["local_call"] = "local_call"
-    round: int
-    purpose: str
-    prompt: str
-    reply: str
-    usage: Usage
-    latency_s: float
-    error: str | None = None
 
 
 class PlannedJob(BaseModel):

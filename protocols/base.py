@@ -12,12 +12,9 @@ protocol in another package is a first-class citizen::
 
 from __future__ import annotations
 
-import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from functools import cache
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -26,7 +23,9 @@ from minions.clients import Client
 from minions.documents import Document
 from minions.errors import ConfigurationError
 from minions.events import Events, Sink
+from minions.plugins import load, registered
 from minions.types import Result
+from protocols.run import Run
 
 GROUP = "minions.protocols"
 
@@ -56,7 +55,6 @@ class Protocol(ABC):
             )
         self.config = config
 
-    @abstractmethod
     async def run(
         self,
         task: str,
@@ -68,7 +66,25 @@ class Protocol(ABC):
         price_as: str | None = None,
     ) -> Result:
         """Answer ``task`` over ``documents``. ``price_as`` prices remote usage as if
-        it had run on another model (``provider:model``)."""
+        it had run on another model (``provider:model``). A ``max_remote_usd`` option,
+        when the protocol has one, is enforced on every remote call."""
+        run = Run(
+            self,
+            task,
+            documents,
+            local=local,
+            remote=remote,
+            events=events,
+            price_as=price_as,
+            max_remote_usd=getattr(self.config, "max_remote_usd", None),
+        )
+        return await run.execute(self.answer(run))
+
+    @abstractmethod
+    async def answer(self, run: Run) -> None:
+        """The protocol's work: make every model call through ``run.call`` or
+        ``run.call_json`` (metered, recorded, budgeted), open rounds with
+        ``run.new_round()``, and set ``run.answer`` (and ``run.citations``)."""
 
 
 def make_config(config_cls: type[BaseModel], options: dict[str, Any], name: str) -> BaseModel:
@@ -98,26 +114,14 @@ def parse_option(pair: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-@cache
-def _registered() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
-
-
 def available() -> list[str]:
     """Names of every registered protocol."""
-    return sorted(_registered())
+    return sorted(registered(GROUP))
 
 
 def get_protocol(name: str) -> type[Protocol]:
     """The registered protocol class called ``name``."""
-    registered = _registered()
-    if name not in registered:
-        known = ", ".join(sorted(registered)) or "none (is minions installed? pip install -e .)"
-        raise ConfigurationError(f"unknown protocol {name!r}; registered protocols: {known}")
-    cls = registered[name].load()
-    if not (inspect.isclass(cls) and issubclass(cls, Protocol)):
-        raise ConfigurationError(f"entry point {name!r} in {GROUP} is not a Protocol subclass")
-    return cls
+    return load(GROUP, name, Protocol, "protocol")
 
 
 class OptionInfo(BaseModel):

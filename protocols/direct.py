@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from minions.clients import Client
 from minions.clients.base import approx_message_tokens
-from minions.documents import Document
 from minions.errors import ContextWindowExceeded
-from minions.events import Events, Sink
-from minions.types import Result
 from protocols.base import Protocol, ProtocolConfig
 from protocols.run import Role, Run, direct_messages
 
@@ -28,22 +24,7 @@ class _Direct(Protocol):
     Config = DirectConfig
     role: ClassVar[Role]
 
-    async def run(
-        self,
-        task: str,
-        documents: Sequence[Document],
-        *,
-        local: Client,
-        remote: Client,
-        events: Events | Sink | None = None,
-        price_as: str | None = None,
-    ) -> Result:
-        run = Run(
-            self, task, documents, local=local, remote=remote, events=events, price_as=price_as
-        )
-        return await run.execute(self._answer(run))
-
-    async def _answer(self, run: Run) -> None:
+    async def answer(self, run: Run) -> None:
         config: DirectConfig = self.config  # type: ignore[assignment]
         messages = direct_messages(run.task, run.documents)
         client = run.local if self.role == "local" else run.remote

@@ -8,17 +8,13 @@ because one small model must read everything at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from minions.clients import Client
 from minions.clients.base import approx_message_tokens
-from minions.documents import Document
-from minions.errors import ContextWindowExceeded, ProtocolError
-from minions.events import Events, Sink
-from minions.types import Message, Result
+from minions.errors import ContextWindowExceeded
+from minions.types import Message
 from protocols.base import Protocol, ProtocolConfig
 from protocols.prompts import render
 from protocols.run import Run, render_documents, render_metadata
@@ -43,22 +39,7 @@ class Minion(Protocol):
     summary = "the remote asks the local model questions; the local model reads everything"
     Config = MinionConfig
 
-    async def run(
-        self,
-        task: str,
-        documents: Sequence[Document],
-        *,
-        local: Client,
-        remote: Client,
-        events: Events | Sink | None = None,
-        price_as: str | None = None,
-    ) -> Result:
-        run = Run(
-            self, task, documents, local=local, remote=remote, events=events, price_as=price_as
-        )
-        return await run.execute(self._chat(run))
-
-    async def _chat(self, run: Run) -> None:
+    async def answer(self, run: Run) -> None:
         config: MinionConfig = self.config  # type: ignore[assignment]
         local_history = [
             Message.system(render("minion_local_system", documents=render_documents(run.documents)))
@@ -95,11 +76,6 @@ class Minion(Protocol):
                 attempts=config.max_json_attempts,
                 max_tokens=config.remote_max_tokens,
             )
-            if turn is None:
-                raise ProtocolError(
-                    f"the remote gave no usable reply in {config.max_json_attempts} attempts "
-                    f"({round_.notes[-1]}); try a stronger remote model"
-                )
             remote_history.append(Message.assistant(turn.model_dump_json()))
             if turn.decision == "answer" or final:
                 round_.decision = "final"

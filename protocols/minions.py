@@ -26,12 +26,10 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from minions import sandbox
 from minions.chunking import Chunk, chunk
-from minions.clients import Client
-from minions.documents import Document
 from minions.errors import ContextWindowExceeded, ProtocolError
-from minions.events import Events, JobDone, JobsPlanned, PlannedJob, RoundFinished, Sink
+from minions.events import JobDone, JobsPlanned, PlannedJob, RoundFinished
 from minions.retrieval import rank_chunks
-from minions.types import ChunkRef, JobOutput, JobRecord, Message, Result, Round
+from minions.types import ChunkRef, JobOutput, JobRecord, Message, Round
 from protocols.base import Protocol, ProtocolConfig
 from protocols.prompts import render
 from protocols.run import Run, render_metadata
@@ -143,28 +141,8 @@ class MinionS(Protocol):
     summary = "the remote writes tasks as code, local models read chunks in parallel"
     Config = MinionsConfig
 
-    async def run(
-        self,
-        task: str,
-        documents: Sequence[Document],
-        *,
-        local: Client,
-        remote: Client,
-        events: Events | Sink | None = None,
-        price_as: str | None = None,
-    ) -> Result:
-        config: MinionsConfig = self.config  # type: ignore[assignment]
-        run = Run(
-            self,
-            task,
-            documents,
-            local=local,
-            remote=remote,
-            events=events,
-            price_as=price_as,
-            max_remote_usd=config.max_remote_usd,
-        )
-        return await run.execute(_Rounds(run, config).go())
+    async def answer(self, run: Run) -> None:
+        await _Rounds(run, self.config).go()  # type: ignore[arg-type]
 
 
 class _Rounds:
@@ -342,11 +320,6 @@ class _Rounds:
             attempts=self.config.max_json_attempts,
             max_tokens=self.config.remote_max_tokens,
         )
-        if plan is None:
-            raise ProtocolError(
-                f"the remote gave no usable plan in {self.config.max_json_attempts} attempts "
-                f"({round_.notes[-1]}); try a stronger remote model"
-            )
         return [
             Manifest(chunk=c, task_id=task_id, task=t.task, advice=t.advice)
             for task_id, t in enumerate(plan.tasks[: self.config.num_tasks_per_round], 1)
@@ -518,11 +491,6 @@ class _Rounds:
             attempts=self.config.max_json_attempts,
             max_tokens=self.config.remote_max_tokens,
         )
-        if synthesis is None:
-            raise ProtocolError(
-                f"the remote gave no usable answer in {self.config.max_json_attempts} attempts "
-                f"({round_.notes[-1]}); try a stronger remote model"
-            )
         return synthesis
 
 

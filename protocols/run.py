@@ -12,19 +12,22 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from minions.clients import Client
 from minions.clients.base import approx_message_tokens
 from minions.documents import Document
-from minions.errors import BudgetExceeded, ConfigurationError, MinionsError
+from minions.errors import BudgetExceeded, ConfigurationError, MinionsError, ProtocolError
 from minions.events import Events, LocalCall, RemoteCall, RunFinished, RunStarted, Sink, as_events
 from minions.pricing import price
 from minions.tokens import approx_tokens
 from minions.types import Completion, Cost, Message, Result, Round, RunStatus, Timings, Turn, Usage
 from protocols.prompts import render
+
+if TYPE_CHECKING:
+    from protocols.base import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +101,7 @@ class Run:
 
     def __init__(
         self,
-        protocol: Any,
+        protocol: Protocol,
         task: str,
         documents: Sequence[Document],
         *,
@@ -245,10 +248,10 @@ class Run:
         round: Round | None,
         attempts: int = 3,
         **options: Any,
-    ) -> SchemaT | None:
+    ) -> SchemaT:
         """Ask for a reply matching ``schema``; a malformed reply is re-asked with the
-        parse error, up to ``attempts`` calls in all. ``None`` when every try failed
-        (the failures are in the round's notes)."""
+        parse error, up to ``attempts`` calls in all (each failure is noted in the
+        round). :class:`ProtocolError` when every try failed."""
         conversation = list(messages)
         for attempt in range(1, attempts + 1):
             completion = await self.call(
@@ -264,7 +267,10 @@ class Run:
                 Message.assistant(completion.text),
                 Message.user(render("json_retry", error=completion.parse_error)),
             ]
-        return None
+        raise ProtocolError(
+            f"the {role} model gave no usable {purpose} reply in {attempts} attempts "
+            f"(last: {completion.parse_error}); try a stronger {role} model"
+        )
 
     # --- the end of a run ----------------------------------------------------------------
 

@@ -11,8 +11,7 @@ a first-class citizen::
 from __future__ import annotations
 
 import inspect
-from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import Any
 
 from minions.clients.base import (
@@ -23,6 +22,7 @@ from minions.clients.base import (
     WrapperClient,
 )
 from minions.errors import ConfigurationError, UnknownProviderError
+from minions.plugins import load, registered
 
 __all__ = [
     "Capabilities",
@@ -54,24 +54,14 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return provider, model.strip()
 
 
-@cache
 def providers() -> dict[str, EntryPoint]:
     """Registered providers by name."""
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    return registered(GROUP)
 
 
 def provider_class(provider: str) -> type[Client]:
     """The registered :class:`Client` subclass for ``provider`` (no SDK is imported)."""
-    known = providers()
-    if provider not in known:
-        names = ", ".join(sorted(known)) or "none (is minions installed? pip install -e .)"
-        raise UnknownProviderError(f"unknown provider {provider!r}; known providers: {names}")
-    cls = known[provider].load()
-    if not (inspect.isclass(cls) and issubclass(cls, Client)):
-        raise ConfigurationError(
-            f"entry point {provider!r} in group {GROUP} is {cls!r}, not a Client subclass"
-        )
-    return cls
+    return load(GROUP, provider, Client, "provider", UnknownProviderError)
 
 
 def get_client(

@@ -129,7 +129,8 @@ async def test_minion_gives_up_after_the_bound():
     local = ScriptedClient("local", replies=[], local=True)
     result = await Minion(max_json_attempts=3).run(TASK, [REPORT], local=local, remote=remote)
     assert result.status == "error"
-    assert "no usable reply in 3 attempts" in result.error
+    assert "no usable question reply in 3 attempts" in result.error
+    assert "not valid JSON" in result.error
     assert result.usage["remote"].calls == 3
 
 
@@ -169,3 +170,27 @@ async def test_remote_only_estimate_is_calibrated_to_the_remote_tokenizer():
     )
     assert result.cost.remote_only_usd == pytest.approx(result.cost.remote_usd)
     assert result.cost.savings_ratio == pytest.approx(1.0)
+
+
+async def test_a_user_protocol_needs_only_answer():
+    from minions.types import Message
+    from protocols.base import Protocol
+
+    class AskTwice(Protocol):
+        name = "ask_twice"
+
+        async def answer(self, run):
+            round_ = run.new_round()
+            first = await run.call("remote", [Message.user(run.task)], purpose="a", round=round_)
+            again = [Message.user(run.task), Message.assistant(first.text), Message.user("Sure?")]
+            second = await run.call("remote", again, purpose="b", round=round_)
+            run.answer = second.text
+
+    remote = ScriptedClient("remote", replies=["maybe 4.2", "4.2 billion"])
+    local = ScriptedClient("local", replies=[], local=True)
+    result = await AskTwice().run(TASK, [REPORT], local=local, remote=remote)
+    assert result.answer == "4.2 billion"
+    assert result.usage["remote"] == total_usage(remote)
+    assert [t.purpose for t in result.rounds[0].turns] == ["a", "b"]
+    with pytest.raises(ConfigurationError, match="Known options: none"):
+        AskTwice(anything=1)
