@@ -85,13 +85,15 @@ _RESERVED = frozenset({"self", "messages", "response_format", "stream", "max_tok
 def _llama_cpp() -> Any:
     # llama.cpp's CPU threads are OpenMP (libgomp) threads, which by default spin
     # 300,000 times at each barrier before they sleep. When other processes want the
-    # cores, the spinning threads starve the ones with work: measured on 2 cores next
-    # to 2 busy processes, 40 tokens of Qwen2.5-0.5B took over 60 s, against 2.6-7.5 s
-    # with a spin count of 10,000. On idle cores the short spin is as fast (41 tokens/s
-    # either way; OMP_WAIT_POLICY=PASSIVE was 20% slower). libgomp reads this when it
-    # loads, i.e. on the first import; a user's own OpenMP settings win.
+    # cores, spinning threads starve the ones with work. Measured on 2 cores (2
+    # threads): next to two busy processes, 40 tokens of Qwen2.5-0.5B took over 60 s
+    # by default, 3 s with a spin count of 1,000; next to another llama.cpp process,
+    # SmolLM2 replies took 0.6-1.9 s at 1,000, 3-8 s at 10,000, 0.35-1.3 s passive.
+    # On idle cores 1,000 is as fast as the default (41 tokens/s) and passive waiting
+    # 20% slower. libgomp reads this when it loads, i.e. on the first import; a
+    # user's own OpenMP settings win.
     if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+        os.environ.setdefault("GOMP_SPINCOUNT", "1000")
     try:
         import llama_cpp
     except ImportError as exc:
