@@ -3,28 +3,36 @@
 The parent starts this file as a script, ``python -I -B <this file>``, in a fresh empty
 working directory with a scrubbed environment. It reads one JSON request on stdin::
 
-    {"code": str, "function": str, "kwargs": dict, "scope": str | null,
-     "path": [str, ...], "limits": {"timeout_s": float, "memory_mb": int,
-                                    "max_output_bytes": int}}
+    {"code": str, "function": str, "kwargs": dict,
+     "helpers": [[module name, source], ...], "allow_unsafe": bool,
+     "layers_off": bool, "limits": {"timeout_s": float, "memory_mb": int,
+                                     "max_output_bytes": int}}
 
 and writes one JSON reply on stdout::
 
-    {"status": "ok" | "violation" | "code_error" | "memory" | "output" | "crash",
-     "message": str, "line": int | null, "stdout": str, "value": <JSON, when ok>}
+    {"status": "ok" | "violation" | "code_error" | "memory" | "output" | "crash"
+               | "unavailable",
+     "message": str, "line": int | null, "stdout": str, "boundary": dict,
+     "value": <JSON, when ok>}
 
 Only the standard library is imported here, so the child starts fast; the parent imports
-the AST check from this module so both sides apply the same rules.
+the AST check from this module so both sides apply the same rules. Nothing of the
+parent's reaches the child: the helpers are compiled here from their source, in the same
+restricted world as the code, and the arguments are plain JSON data.
 
 Layers, in the order they act:
 
 1. the AST allowlist (:func:`find_violations`), applied by the parent and again here;
 2. a namespace with a short list of builtins, an ``__import__`` that hands out filtered
-   copies of a few preloaded modules, and the scope module's public names;
-3. process limits set before any untrusted line runs: privileges dropped to ``nobody``
-   when started as root, then CPU time, address space, no file writes, no new
-   processes, few file descriptors, no core dumps;
+   copies of a few preloaded modules, and the helpers' public names;
+3. the operating-system boundary of :mod:`minions._sandbox_os` (network namespace,
+   no root, rlimits, no-new-privs, Landlock, seccomp), entered before any untrusted
+   line runs; it holds even when the code takes over the interpreter;
 4. an audit hook (PEP 578) that denies every audited action but a handful, so file,
    network, process, import and ``compile`` events fail even if layers 1 and 2 leak.
+
+Layers 1, 2 and 4 live in the interpreter the code runs in, so they are defence in
+depth; layer 3 is the boundary.
 """
 
 from __future__ import annotations
@@ -32,7 +40,6 @@ from __future__ import annotations
 import ast
 import builtins
 import json
-import math
 import os
 import re
 import sys
@@ -169,8 +176,6 @@ ALLOWED_SPECIAL_METHODS = frozenset(
 MAX_CODE_CHARS = 100_000
 PRINT_LIMIT_CHARS = 1_000_000
 PRINT_KEEP_CHARS = 10_000
-NOBODY = 65534
-OPEN_FILES = 16
 
 _RULES = (
     "Rules: import only " + ", ".join(sorted(ALLOWED_MODULES)) + "; no names or attributes "
@@ -387,26 +392,39 @@ def _sandbox_import(modules: dict[str, types.ModuleType]) -> Callable[..., types
     return import_
 
 
-def _load_scope(scope: str, path: list[str]) -> tuple[dict[str, Any], Any, Any]:
-    """Import the scope module (trusted) and return its names, decode and encode hooks."""
-    import importlib
+def _load_helpers(
+    sources: list[list[str]], builtins_: dict[str, Any], modules: dict[str, types.ModuleType]
+) -> types.ModuleType | None:
+    """Compile the helper modules from source, in order, in the code's restricted world.
 
-    sys.path[:0] = [entry for entry in path if entry not in sys.path]
-    try:
-        module = importlib.import_module(scope)
-    except Exception as exc:
-        raise _Failure("crash", f"could not import the scope module {scope!r}: {exc!r}") from exc
+    Each gets the same builtins and module copies as the code, and may import the
+    helper modules compiled before it (``from minions.spans import ...``). The last one
+    is the helpers module itself; the others are what it imports.
+    """
+    helper: types.ModuleType | None = None
+    built = dict(modules)
+    built["__future__"] = sys.modules["__future__"]
+    own = {**builtins_, "__import__": _sandbox_import(built)}
+    for name, source in sources:
+        helper = types.ModuleType(name)
+        helper.__dict__["__builtins__"] = own
+        try:
+            exec(compile(source, f"<helpers {name}>", "exec", dont_inherit=True), vars(helper))
+        except Exception as exc:
+            raise _Failure("crash", f"the helper module {name} failed to load: {exc!r}") from exc
+        built[name] = helper
+    return helper
+
+
+def _public_names(module: types.ModuleType) -> dict[str, Any]:
     exported = getattr(module, "__all__", None)
     if exported is None:
         exported = [
             name
             for name, value in vars(module).items()
-            if not name.startswith("_")
-            and not isinstance(value, types.ModuleType)
-            and type(value).__module__ != "__future__"
+            if not name.startswith("_") and not isinstance(value, types.ModuleType)
         ]
-    names = {name: getattr(module, name) for name in exported}
-    return names, getattr(module, "sandbox_decode", None), getattr(module, "sandbox_encode", None)
+    return {name: getattr(module, name) for name in exported}
 
 
 def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
@@ -436,32 +454,39 @@ def _is_namedtuple_source(source: object) -> bool:
     return isinstance(source, str) and _NAMEDTUPLE_SOURCE.fullmatch(source) is not None
 
 
-def lock_down(timeout_s: float, memory_mb: int) -> None:
-    """Drop root, set the process limits and install the audit hook. Irreversible."""
-    import resource
+def _load_os_layer() -> types.ModuleType:
+    """minions/_sandbox_os.py, loaded by path: the child imports nothing of the package."""
+    import importlib.util
+    from pathlib import Path
 
-    if os.geteuid() == 0:
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-        except OSError as exc:  # e.g. a container without CAP_SETUID: the rest still holds
-            sys.stderr.write(f"sandbox: could not drop root privileges: {exc}\n")
-    cpu_s = max(1, math.ceil(timeout_s))
-    limits = {
-        resource.RLIMIT_CORE: (0, 0),
-        resource.RLIMIT_FSIZE: (0, 0),
-        resource.RLIMIT_NOFILE: (OPEN_FILES, OPEN_FILES),
-        resource.RLIMIT_NPROC: (0, 0),
-        resource.RLIMIT_AS: (memory_mb * 1024 * 1024, memory_mb * 1024 * 1024),
-        resource.RLIMIT_CPU: (cpu_s, cpu_s + 1),
-    }
-    for kind, (soft, hard) in limits.items():
-        _, current_hard = resource.getrlimit(kind)
-        if current_hard != resource.RLIM_INFINITY:
-            soft, hard = min(soft, current_hard), min(hard, current_hard)
-        resource.setrlimit(kind, (soft, hard))
-    sys.addaudithook(_audit_hook)
+    path = Path(__file__).with_name("_sandbox_os.py")
+    spec = importlib.util.spec_from_file_location("_minions_sandbox_os", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lock_down(request: dict[str, Any]) -> dict[str, Any]:
+    """Enter the OS boundary and install the audit hook. Irreversible.
+
+    Where the boundary cannot be set up, the run stops with status "unavailable"
+    unless the caller accepted an unsafe sandbox (``allow_unsafe``): then only the
+    rlimits and the in-interpreter layers hold, and the reply says so.
+    """
+    limits = request["limits"]
+    timeout_s, memory_mb = float(limits["timeout_s"]), int(limits["memory_mb"])
+    os_layer = _load_os_layer()
+    try:
+        boundary = os_layer.enter(timeout_s, memory_mb)
+    except (os_layer.BoundaryError, OSError, AttributeError) as exc:
+        if not request.get("allow_unsafe"):
+            raise _Failure("unavailable", f"the OS sandbox cannot be set up here: {exc}") from None
+        os_layer.drop_root_and_limit(timeout_s, memory_mb)
+        boundary = {"seccomp": False, "unsafe": True, "reason": str(exc)}
+    if not request.get("layers_off"):
+        sys.addaudithook(_audit_hook)
+    return boundary
 
 
 def _user_traceback(exc: BaseException, code_lines: list[str]) -> tuple[str, int | None]:
@@ -510,35 +535,44 @@ def _describe_exception(exc: BaseException, code_lines: list[str], call: str) ->
     return _Failure("code_error", message, line)
 
 
-def _run(request: dict[str, Any], printed: _PrintBuffer) -> str:
-    """Check and run the request's code; the JSON text of the result, or raise _Failure."""
+class _Prepared(NamedTuple):
+    program: types.CodeType
+    namespace: dict[str, Any]
+    kwargs: dict[str, Any]
+    encode: Callable[[Any], Any] | None
+
+
+def _prepare(request: dict[str, Any]) -> _Prepared:
+    """Everything trusted, before the lockdown: check and compile the code, preload the
+    modules, compile the helpers, decode the arguments."""
     code: str = request["code"]
-    function: str = request["function"]
-    kwargs: dict[str, Any] = request["kwargs"]
-    limits: dict[str, Any] = request["limits"]
+    layers_off = bool(request.get("layers_off"))
     try:
         tree = parse(code)
     except SyntaxError as exc:
         raise _Failure("code_error", syntax_error_message(exc), exc.lineno) from None
     except ValueError as exc:
         raise _Failure("violation", f"The code was rejected before running: {exc}") from None
-    violations = find_violations(tree)
+    violations = [] if layers_off else find_violations(tree)
     if violations:
         raise _Failure("violation", violation_message(violations), violations[0].line)
 
-    for name in (*ALLOWED_MODULES, *INTERNAL_IMPORTS):
-        __import__(name)  # preloaded: nothing may be imported once locked down
+    for name in (*ALLOWED_MODULES, *INTERNAL_IMPORTS, *request.get("preload", ())):
+        __import__(name)  # preloaded: nothing can be imported once locked down
     modules = {name: _module_copy(name) for name in ALLOWED_MODULES}
     modules.update((name, sys.modules[name]) for name in INTERNAL_IMPORTS)
-    scope_names: dict[str, Any] = {}
-    decode = encode = None
-    if request.get("scope"):
-        scope_names, decode, encode = _load_scope(request["scope"], request.get("path", []))
+    available = vars(builtins)
+    safe_builtins = {name: available[name] for name in (*SAFE_BUILTIN_NAMES, "__build_class__")}
+    safe_builtins["__import__"] = _sandbox_import(modules)
+    helpers = _load_helpers(request.get("helpers", []), safe_builtins, modules)
+
+    kwargs: dict[str, Any] = request["kwargs"]
+    decode = getattr(helpers, "sandbox_decode", None)
     if decode is not None:
         try:
             kwargs = decode(kwargs)
         except Exception as exc:
-            message = f"the scope's sandbox_decode rejected the arguments: {exc}"
+            message = f"the helpers' sandbox_decode rejected the arguments: {exc!r}"
             raise _Failure("crash", message) from None
     try:
         program = compile(tree, FILENAME, "exec", dont_inherit=True)
@@ -546,16 +580,22 @@ def _run(request: dict[str, Any], printed: _PrintBuffer) -> str:
         raise _Failure(
             "violation", "The code is nested too deeply to compile; flatten it."
         ) from None
+    namespace: dict[str, Any] = {
+        "__builtins__": available if layers_off else safe_builtins,
+        "__name__": "sandbox",
+    }
+    if helpers is not None:
+        namespace.update(_public_names(helpers))
+    return _Prepared(program, namespace, kwargs, getattr(helpers, "sandbox_encode", None))
 
-    available = vars(builtins)
-    safe_builtins = {name: available[name] for name in (*SAFE_BUILTIN_NAMES, "__build_class__")}
-    safe_builtins["__import__"] = _sandbox_import(modules)
-    namespace: dict[str, Any] = {"__builtins__": safe_builtins, "__name__": "sandbox"}
-    namespace.update(scope_names)
 
+def _run(request: dict[str, Any], printed: _PrintBuffer, boundary: dict[str, Any]) -> str:
+    """Check and run the request's code; the JSON text of the result, or raise _Failure."""
+    function: str = request["function"]
+    program, namespace, kwargs, encode = _prepare(request)
     call = f"{function}(" + ", ".join(f"{key}=..." for key in kwargs) + ")"
-    code_lines = code.splitlines()
-    lock_down(float(limits["timeout_s"]), int(limits["memory_mb"]))
+    code_lines = request["code"].splitlines()
+    boundary.update(lock_down(request))
     sys.stdout = printed
     returned = False
     try:
@@ -571,7 +611,7 @@ def _run(request: dict[str, Any], printed: _PrintBuffer) -> str:
         returned = True
         if encode is not None:
             value = encode(value)
-        result = _encode_result(value, int(limits["max_output_bytes"]))
+        result = _encode_result(value, int(request["limits"]["max_output_bytes"]))
     except _Failure:
         raise
     except MemoryError:
@@ -618,9 +658,10 @@ def main() -> None:
     reply_stream = sys.stdout.buffer
     printed = _PrintBuffer()
     reply: dict[str, Any] = {"status": "ok", "message": "", "line": None}
+    boundary: dict[str, Any] = {}
     value = "null"
     try:
-        value = _run(json.loads(sys.stdin.buffer.read()), printed)
+        value = _run(json.loads(sys.stdin.buffer.read()), printed, boundary)
     except _Failure as failure:
         reply.update(status=failure.status, message=failure.message, line=failure.line)
     except MemoryError:
@@ -628,6 +669,7 @@ def main() -> None:
     except BaseException as exc:
         reply.update(status="crash", message=f"internal error in the sandbox child: {exc!r}")
     reply["stdout"] = printed.text()
+    reply["boundary"] = boundary
     body = json.dumps(reply)
     reply_stream.write(f'{body[:-1]}, "value": {value}}}'.encode())
     reply_stream.flush()

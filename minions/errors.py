@@ -33,8 +33,10 @@ class UnknownProviderError(ConfigurationError):
 class ProviderError(MinionsError):
     """A model provider refused or failed a request.
 
-    ``transient`` errors (rate limits, 5xx, timeouts, dropped connections) are worth
-    retrying; the others (bad key, bad request, unknown model) are not.
+    ``transient`` errors (rate limits, 5xx, timeouts, dropped connections, a reply
+    body that is not JSON) are worth retrying; the others (bad key, bad request,
+    unknown model) are not. ``attempts`` is how many requests the failed call made,
+    retries included (set by ``RetryingClient``; 1 without it).
     """
 
     transient: bool = False
@@ -50,12 +52,14 @@ class ProviderError(MinionsError):
         self.provider = provider
         self.status_code = status_code
         self.retry_after_s = retry_after_s
+        self.attempts = 1
         prefix = f"{provider}: " if provider else ""
         super().__init__(prefix + message)
 
 
 class TransientProviderError(ProviderError):
-    """Rate limit, server error, timeout or dropped connection: retry later."""
+    """Rate limit, server error, timeout, dropped connection or garbled reply: retry
+    later."""
 
     transient = True
 
@@ -89,3 +93,20 @@ class ProtocolError(MinionsError):
 class DocumentError(ConfigurationError):
     """A document that cannot be loaded or chunked as given: missing, empty, damaged,
     undecodable or of an unsupported type."""
+
+
+def first_error(group: BaseExceptionGroup) -> BaseException:
+    """The first real failure in a task group's exceptions (not a cancellation), so a
+    caller sees one error it can handle instead of an ExceptionGroup."""
+    import asyncio
+
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, BaseExceptionGroup):
+            stack[:0] = list(item.exceptions)
+        else:
+            leaves.append(item)
+    real = [e for e in leaves if not isinstance(e, asyncio.CancelledError)]
+    return (real or leaves or [group])[0]

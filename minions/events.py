@@ -102,6 +102,14 @@ class RoundFinished(_Event):
     feedback: str | None = None
 
 
+class Note(_Event):
+    """Something the user should know about the run (e.g. a fallback it took)."""
+
+    kind: Literal["note"] = "note"
+    round: int = 0
+    text: str
+
+
 class RunFinished(_Event):
     kind: Literal["run_finished"] = "run_finished"
     status: str
@@ -114,7 +122,14 @@ class RunFinished(_Event):
 
 
 Event = Annotated[
-    RunStarted | RemoteCall | LocalCall | JobsPlanned | JobDone | RoundFinished | RunFinished,
+    RunStarted
+    | RemoteCall
+    | LocalCall
+    | JobsPlanned
+    | JobDone
+    | RoundFinished
+    | Note
+    | RunFinished,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

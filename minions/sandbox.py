@@ -1,11 +1,20 @@
-"""Run Python written by a remote model in an isolated, limited child process.
+"""Run Python written by a remote model behind an operating-system boundary.
 
 The remote's code is untrusted: a document can carry an injected instruction that a
-local model's output passes on to the remote. :func:`run` checks the code against an
-AST allowlist, then runs ``function(**kwargs)`` in a fresh ``python -I`` child with a
-scrubbed environment, an empty temporary working directory, CPU, memory, file and
-process limits and an audit hook, and returns the JSON-decoded result. The parent
-enforces the wall-clock limit, caps what it reads and validates the reply.
+local model's output passes on to the remote, so assume the attacker controls the
+child interpreter completely. :func:`run` checks the code against an AST allowlist,
+then runs ``function(**kwargs)`` in a fresh ``python -I`` child that, before any
+untrusted line runs, enters its own network namespace, drops root, sets rlimits and
+no-new-privs, forbids all file-system access with Landlock and installs a seccomp
+filter (no files, sockets, processes, signals to others, ptrace; see
+:mod:`minions._sandbox_os`), with a scrubbed environment, an empty temporary working
+directory and an audit hook as further layers. The arguments are plain JSON data and
+the helpers are compiled in the child from their source, so nothing of the parent's
+is in the code's reach. The parent enforces the wall-clock limit, caps what it reads
+and parses the reply with size and depth limits.
+
+Where the boundary cannot be set up (not Linux, no seccomp, no libseccomp), code does
+not run: :class:`SandboxUnavailable`, unless the caller passes ``allow_unsafe=True``.
 
 Every way the code can fail is a :class:`SandboxError` subclass whose message tells a
 language model what was wrong and what to do instead; the calling process survives.
@@ -14,9 +23,12 @@ The rules themselves live in :mod:`minions._sandbox_child`, which both sides sha
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
+import importlib.util
 import json
 import logging
 import os
@@ -25,7 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from minions import _sandbox_child as rules
 from minions.errors import MinionsError
@@ -38,7 +50,9 @@ __all__ = [
     "SandboxMemoryError",
     "SandboxOutputError",
     "SandboxTimeout",
+    "SandboxUnavailable",
     "SandboxViolation",
+    "boundary",
     "check_code",
     "run",
     "run_async",
@@ -52,6 +66,8 @@ CHILD_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 STDERR_KEEP_BYTES = 4_000
 # room in the reply for the envelope and the captured print() text, beyond the value
 REPLY_OVERHEAD_BYTES = 6 * rules.PRINT_KEEP_CHARS + 64_000
+#: deepest nesting of lists and dicts accepted in a returned value
+MAX_VALUE_DEPTH = 32
 
 
 class SandboxError(MinionsError):
@@ -88,7 +104,11 @@ class SandboxOutputError(SandboxError):
 
 
 class SandboxCrash(SandboxError):
-    """The child died or broke the protocol, or the scope module failed to load."""
+    """The child died or broke the protocol, or the helper modules failed to load."""
+
+
+class SandboxUnavailable(SandboxError):
+    """The operating-system boundary cannot be set up here; no code ran."""
 
 
 _STATUS_ERRORS: dict[str, type[SandboxError]] = {
@@ -97,6 +117,7 @@ _STATUS_ERRORS: dict[str, type[SandboxError]] = {
     "memory": SandboxMemoryError,
     "output": SandboxOutputError,
     "crash": SandboxCrash,
+    "unavailable": SandboxUnavailable,
 }
 
 
@@ -120,21 +141,24 @@ def run(
     *,
     timeout_s: float = 10.0,
     memory_mb: int = 512,
-    scope: str | None = None,
+    helpers: str | None = None,
     max_output_bytes: int = 16_000_000,
+    allow_unsafe: bool = False,
 ) -> Any:
     """Run ``function(**kwargs)`` defined by untrusted ``code``; return its JSON result.
 
     ``kwargs`` must be JSON-serialisable; the function receives them JSON-decoded (or
-    as the scope module's ``sandbox_decode`` turns them). ``scope`` names a module the
-    child imports before the lockdown; its ``__all__`` names (else its public non-module
-    names) are in the code's globals, and its optional ``sandbox_decode(kwargs) -> dict``
-    and ``sandbox_encode(value) -> Any`` convert the arguments and the return value.
+    as the helpers' ``sandbox_decode`` turns them). ``helpers`` names a trusted module of
+    pure functions that imports only allowlisted standard modules and modules of its own
+    package: the child compiles its source (and theirs) in the code's restricted world,
+    puts its ``__all__`` names in the code's globals, and applies its optional
+    ``sandbox_decode(kwargs) -> dict`` and ``sandbox_encode(value) -> Any``.
 
-    ``timeout_s`` bounds the whole run, child start-up included (about 0.06 s, or 0.16 s
-    with a scope that imports pydantic, on a 2-core machine). Raises a
-    :class:`SandboxError` subclass on any failure of the code; TypeError or ValueError
-    when the arguments themselves are unusable.
+    ``timeout_s`` bounds the whole run, child start-up included. ``allow_unsafe`` runs
+    the code even where the OS boundary cannot be set up (only the in-interpreter
+    layers and rlimits then hold); without it that is a :class:`SandboxUnavailable`.
+    Raises a :class:`SandboxError` subclass on any failure of the code; TypeError or
+    ValueError when the arguments themselves are unusable.
     Safe to call from a thread with a running event loop (it then runs in a worker).
     """
     job = run_async(
@@ -143,8 +167,9 @@ def run(
         kwargs,
         timeout_s=timeout_s,
         memory_mb=memory_mb,
-        scope=scope,
+        helpers=helpers,
         max_output_bytes=max_output_bytes,
+        allow_unsafe=allow_unsafe,
     )
     if not _loop_running():
         return asyncio.run(job)
@@ -167,21 +192,60 @@ async def run_async(
     *,
     timeout_s: float = 10.0,
     memory_mb: int = 512,
-    scope: str | None = None,
+    helpers: str | None = None,
     max_output_bytes: int = 16_000_000,
+    allow_unsafe: bool = False,
+    _layers_off_for_tests: bool = False,
+    _preload_for_tests: tuple[str, ...] = (),
 ) -> Any:
-    """Like :func:`run`, without blocking the event loop; cancelling kills the child."""
+    """Like :func:`run`, without blocking the event loop; cancelling kills the child.
+
+    The two private switches exist for the tests that show the OS boundary alone holds:
+    they turn the in-interpreter layers off and preload modules for the attack.
+    """
+    value, _ = await _run(
+        code,
+        function,
+        kwargs,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        helpers=helpers,
+        max_output_bytes=max_output_bytes,
+        allow_unsafe=allow_unsafe,
+        layers_off=_layers_off_for_tests,
+        preload=_preload_for_tests,
+    )
+    return value
+
+
+async def _run(
+    code: str,
+    function: str,
+    kwargs: dict[str, Any],
+    *,
+    timeout_s: float,
+    memory_mb: int,
+    helpers: str | None,
+    max_output_bytes: int,
+    allow_unsafe: bool,
+    layers_off: bool = False,
+    preload: tuple[str, ...] = (),
+) -> tuple[Any, dict[str, Any]]:
+    """The value and the layers the child reported in force."""
     if timeout_s <= 0 or memory_mb <= 0 or max_output_bytes <= 0:
         raise ValueError("timeout_s, memory_mb and max_output_bytes must be positive")
     if not function.isidentifier() or function.startswith("_"):
         raise ValueError(f"function must be a public Python identifier, not {function!r}")
-    check_code(code)
+    if not layers_off:
+        check_code(code)
     request = {
         "code": code,
         "function": function,
         "kwargs": kwargs,
-        "scope": scope,
-        "path": [os.path.abspath(entry) for entry in sys.path] if scope else [],
+        "helpers": [list(pair) for pair in helper_sources(helpers)] if helpers else [],
+        "allow_unsafe": allow_unsafe,
+        "layers_off": layers_off,
+        "preload": list(preload),
         "limits": {
             "timeout_s": timeout_s,
             "memory_mb": memory_mb,
@@ -192,15 +256,95 @@ async def run_async(
         payload = json.dumps(request, allow_nan=False).encode()
     except (TypeError, ValueError) as exc:
         raise TypeError(f"sandbox kwargs must be JSON-serialisable: {exc}") from None
-
+    reply_cap = max_output_bytes + REPLY_OVERHEAD_BYTES
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="minions-sandbox-") as workdir:
-        stdout, stderr, returncode = await _exchange(
-            payload, workdir, timeout_s, max_output_bytes + REPLY_OVERHEAD_BYTES
-        )
+        stdout, stderr, returncode = await _exchange(payload, workdir, timeout_s, reply_cap)
     elapsed = time.monotonic() - started
     logger.debug("sandbox %s: exit %s after %.3f s", function, returncode, elapsed)
     return _read_reply(stdout, stderr, returncode, timeout_s, memory_mb)
+
+
+@functools.cache
+def helper_sources(module: str) -> tuple[tuple[str, str], ...]:
+    """``(name, source)`` of ``module`` and of the modules of its package it imports,
+    dependencies first: what the child compiles. ValueError when one is not plain
+    Python source or imports outside the allowlist and its own package."""
+    first_party = {module.split(".")[0], "minions"}
+    ordered: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            raise ValueError(f"helper module {name!r} has no Python source file")
+        source = Path(spec.origin).read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for imported in names:
+                if imported in rules.ALLOWED_MODULES or imported == "__future__":
+                    continue
+                if imported.split(".")[0] not in first_party:
+                    raise ValueError(
+                        f"helper module {name!r} imports {imported!r}; helpers may import "
+                        f"only {', '.join(sorted(rules.ALLOWED_MODULES))} and their own package"
+                    )
+                visit(imported)
+        ordered.append((name, source))
+
+    visit(module)
+    return tuple(ordered)
+
+
+class Boundary(NamedTuple):
+    """Whether untrusted code can run behind the OS boundary here, and what holds."""
+
+    available: bool
+    detail: str
+
+
+@functools.cache
+def boundary() -> Boundary:
+    """Probe the boundary once per process with one trivial child (about 0.1 s)."""
+
+    async def probe() -> dict[str, Any]:
+        _, layers = await _run(
+            "def f():\n    return 1\n",
+            "f",
+            {},
+            timeout_s=10.0,
+            memory_mb=256,
+            helpers=None,
+            max_output_bytes=1000,
+            allow_unsafe=False,
+        )
+        return layers
+
+    try:
+        if _loop_running():
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                layers = pool.submit(asyncio.run, probe()).result()
+        else:
+            layers = asyncio.run(probe())
+    except SandboxUnavailable as exc:
+        return Boundary(False, str(exc))
+    except SandboxError as exc:
+        return Boundary(False, f"the sandbox child could not start: {exc}")
+    held = ["seccomp", "no-new-privs", "rlimits"]
+    if layers.get("network_namespace"):
+        held.insert(0, "network namespace")
+    if layers.get("landlock_abi"):
+        held.insert(0, f"Landlock ABI {layers['landlock_abi']}")
+    return Boundary(True, ", ".join(held))
 
 
 async def _exchange(
@@ -277,27 +421,39 @@ def _kill_group(pid: int) -> None:
 
 def _read_reply(
     stdout: bytes, stderr: bytes, returncode: int, timeout_s: float, memory_mb: int
-) -> Any:
-    """Turn the child's reply into the value, or raise the SandboxError it describes."""
+) -> tuple[Any, dict[str, Any]]:
+    """The value and the layers in force, or raise the SandboxError the reply describes.
+
+    The reply is untrusted too (the code may have taken over the child): it is parsed
+    with a size cap (applied while reading), no NaN or infinity and a depth limit.
+    """
     error_tail = stderr.decode("utf-8", "replace")[-2000:].strip()
     if error_tail:
         logger.debug("sandbox child stderr: %s", error_tail)
     try:
-        reply = json.loads(stdout)
+        reply = _loads(stdout)
+    except _BadValue as exc:
+        raise SandboxOutputError(str(exc)) from None
+    except ValueError as exc:
+        raise _death(returncode, error_tail, timeout_s, exc) from None
+    try:
         status = reply["status"]
         message = reply["message"]
         printed = reply["stdout"]
         line = reply["line"]
+        layers = reply.get("boundary", {})
         if not (isinstance(status, str) and isinstance(message, str) and isinstance(printed, str)):
             raise TypeError("reply fields have the wrong types")
         if line is not None and not isinstance(line, int):
             raise TypeError("reply line is not an integer")
-    except (ValueError, TypeError, KeyError) as exc:
+        if not isinstance(layers, dict):
+            raise TypeError("reply boundary is not an object")
+    except (TypeError, KeyError, AttributeError) as exc:
         raise _death(returncode, error_tail, timeout_s, exc) from None
     if printed:
         logger.debug("sandbox code printed: %s", printed[:2000])
     if status == "ok" and "value" in reply:
-        return reply["value"]
+        return reply["value"], layers
     if status == "memory":
         message = (
             f"The code ran out of memory (limit {memory_mb} MB). Avoid building huge lists "
@@ -307,6 +463,42 @@ def _read_reply(
     if error is None:
         raise SandboxCrash(f"The sandbox child sent an unknown status {status!r}.")
     raise error(message, line=line, stdout=printed)
+
+
+class _BadValue(ValueError):
+    """JSON that parses but is not acceptable as a value."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _BadValue(
+        f"The return value holds {name}, which is not a JSON number. Return only finite "
+        "numbers, strings, booleans, None, lists and dicts."
+    )
+
+
+def _loads(data: bytes) -> Any:
+    """``json.loads`` with NaN/Infinity refused and nesting at most MAX_VALUE_DEPTH."""
+    try:
+        value = json.loads(data, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _BadValue(_too_deep()) from None
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_VALUE_DEPTH + 1:  # the reply envelope is one level
+            raise _BadValue(_too_deep())
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
+
+
+def _too_deep() -> str:
+    return (
+        f"The return value is nested more than {MAX_VALUE_DEPTH} levels deep. Return a "
+        "flatter structure: a list of small dicts."
+    )
 
 
 def _death(returncode: int, stderr: str, timeout_s: float, cause: Exception) -> SandboxError:

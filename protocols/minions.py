@@ -22,11 +22,17 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from minions import sandbox
 from minions.chunking import Chunk, chunk
-from minions.errors import ContextWindowExceeded, ProtocolError
+from minions.errors import (
+    AuthenticationError,
+    ContextWindowExceeded,
+    MinionsError,
+    ProtocolError,
+    first_error,
+)
 from minions.events import JobDone, JobsPlanned, PlannedJob, RoundFinished
 from minions.retrieval import rank_chunks
 from minions.types import ChunkRef, JobOutput, JobRecord, Message, Round
@@ -71,6 +77,11 @@ class MinionsConfig(ProtocolConfig):
         default=None, ge=1, description="local calls at once; None: the local client's own limit"
     )
     sandbox_timeout_s: float = Field(default=30.0, gt=0, description="time limit of plan code")
+    allow_unsafe_code_sandbox: bool = Field(
+        default=False,
+        description="UNSAFE: run the remote's code even where the OS sandbox (seccomp, "
+        "Landlock, namespaces) cannot be set up; otherwise such runs plan in JSON",
+    )
 
 
 class PlannedTask(BaseModel):
@@ -101,12 +112,25 @@ class FinalSynthesis(Synthesis):
 
 
 class Manifest(BaseModel):
-    """A job as ``prepare_jobs`` returns it, validated in the parent."""
+    """A job: a task for the local model on a chunk the parent cut from its own text."""
 
     chunk: Chunk
     task_id: int
     task: str = Field(min_length=1)
     advice: str = ""
+
+
+class ManifestReply(BaseModel):
+    """A job as ``prepare_jobs`` returns it: a chunk id and a span in it, never text."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    chunk_id: int = Field(ge=0)
+    start: int | None = Field(default=None, ge=0)
+    end: int | None = Field(default=None, ge=1)
+    task_id: int
+    task: str = Field(min_length=1, max_length=4000)
+    advice: str = Field(default="", max_length=4000)
 
 
 class _Job(BaseModel):
@@ -218,7 +242,7 @@ class _Rounds:
 
     async def plan(self, round_: Round) -> list[_Job]:
         manifests: list[Manifest] | None = None
-        if self.config.plan == "code":
+        if self.config.plan == "code" and self.code_can_run(round_):
             chunks = self.retrieve(self.run.task, self.chunks)
             manifests = await self.plan_with_code(round_, chunks)
             if manifests is None:
@@ -245,6 +269,21 @@ class _Rounds:
         )
         return jobs
 
+    def code_can_run(self, round_: Round) -> bool:
+        """Whether the remote's code may run here: behind the OS boundary, or anywhere
+        when the user explicitly accepted an unsafe sandbox."""
+        if self.config.allow_unsafe_code_sandbox:
+            return True
+        available, detail = sandbox.boundary()
+        if not available:
+            self.run.note(
+                f"The OS sandbox is not available here ({detail}), so the remote planned "
+                "with a JSON list of tasks instead of code. Set allow_unsafe_code_sandbox="
+                "True to run its code with the in-interpreter checks only.",
+                round_,
+            )
+        return available
+
     def retrieve(self, query: str, chunks: list[Chunk]) -> list[Chunk]:
         k = self.config.retrieval_top_k
         if k is None or k >= len(chunks):
@@ -268,8 +307,8 @@ class _Rounds:
             ),
         ]
         kwargs = {
-            "chunks": [c.model_dump() for c in chunks],
-            "previous_jobs": self.previous_jobs(),
+            "chunks": [_plain_chunk(i, c) for i, c in enumerate(chunks)],
+            "previous_jobs": self.previous_jobs(chunks),
         }
         for attempt in range(1, self.config.max_code_attempts + 1):
             completion = await self.run.call(
@@ -286,9 +325,13 @@ class _Rounds:
                     "prepare_jobs",
                     kwargs,
                     timeout_s=self.config.sandbox_timeout_s,
-                    scope="protocols.sandbox_scope",
+                    helpers="protocols.sandbox_scope",
+                    allow_unsafe=self.config.allow_unsafe_code_sandbox,
                 )
-                return _validate_manifests(value)
+                return _validate_manifests(value, chunks)
+            except sandbox.SandboxUnavailable as exc:
+                self.run.note(f"the OS sandbox failed to start ({exc}); planned in JSON", round_)
+                return None
             except (sandbox.SandboxError, ProtocolError) as exc:
                 error = str(exc)
             note = f"code attempt {attempt}/{self.config.max_code_attempts} failed: {error}"
@@ -326,12 +369,14 @@ class _Rounds:
             for c in self.retrieve(f"{t.task} {self.run.task}", self.chunks)
         ]
 
-    def previous_jobs(self) -> list[dict[str, object]]:
+    def previous_jobs(self, chunks: list[Chunk]) -> list[dict[str, object]]:
+        """Earlier rounds' jobs as plain data; ``chunk`` is the job's text as a piece of
+        one of ``chunks`` (None when it lies in none of them)."""
         return [
             {
                 "task_id": j.task_id,
                 "task": j.task,
-                "chunk": self.job_chunks[j.job_id].model_dump(),
+                "chunk": _plain_piece(chunks, self.job_chunks[j.job_id]),
                 "answer": None if j.output is None or j.abstained else j.output.answer,
             }
             for r in self.run.rounds
@@ -392,10 +437,14 @@ class _Rounds:
                 for job in group:  # one chunk's jobs in a row: its prefix stays cached
                     records[job.job_id] = await self.run_job(round_, job)
 
-        async with asyncio.TaskGroup() as tasks:
-            for group in groups.values():
-                tasks.create_task(run_group(group))
-        round_.jobs = [records[j.job_id] for j in jobs]
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for group in groups.values():
+                    tasks.create_task(run_group(group))
+        except BaseExceptionGroup as failed:  # e.g. a 401: the run ends, the jobs stay
+            raise first_error(failed) from None
+        finally:
+            round_.jobs = [records[j.job_id] for j in jobs if j.job_id in records]
 
     async def run_job(self, round_: Round, job: _Job) -> JobRecord:
         m = job.manifest
@@ -440,8 +489,13 @@ class _Rounds:
                     record=False,
                     **options,
                 )
+            except AuthenticationError:
+                raise  # no job can succeed: the run ends with status "error"
             except ContextWindowExceeded as exc:
                 record.error = str(exc)
+                break
+            except MinionsError as exc:  # a failed job; the others go on
+                record.error = f"{type(exc).__name__}: {exc}"
                 break
             record.usage += completion.usage
             record.latency_s += completion.latency_s
@@ -494,22 +548,96 @@ class _Rounds:
         return synthesis
 
 
-def _validate_manifests(value: object) -> list[Manifest]:
+def _plain_chunk(index: int, c: Chunk) -> dict[str, object]:
+    """A chunk as the sandboxed code sees it: plain data, ``id`` its position."""
+    return {
+        "id": index,
+        "doc": c.doc,
+        "page_start": c.page_start,
+        "page_end": c.page_end,
+        "text": c.text,
+        "start": 0,
+        "end": len(c.text),
+    }
+
+
+def _plain_piece(chunks: list[Chunk], piece: Chunk) -> dict[str, object] | None:
+    for index, c in enumerate(chunks):
+        if c.doc == piece.doc and c.start <= piece.start and piece.end <= c.end:
+            start, end = piece.start - c.start, piece.end - c.start
+            return {**_plain_chunk(index, c), **_span_fields(c, start, end)}
+    return None
+
+
+def _span_fields(c: Chunk, start: int, end: int) -> dict[str, object]:
+    return {
+        "page_start": c.page_start + c.text.count("\f", 0, start),
+        "page_end": c.page_start + c.text.count("\f", 0, end - 1),
+        "text": c.text[start:end],
+        "start": start,
+        "end": end,
+    }
+
+
+def _cut(c: Chunk, start: int | None, end: int | None) -> Chunk:
+    """The part ``[start:end]`` of chunk ``c``, cut from the parent's own text."""
+    start = 0 if start is None else start
+    end = len(c.text) if end is None else end
+    if not 0 <= start < end <= len(c.text):
+        raise ProtocolError(
+            f"prepare_jobs returned the span {start}:{end} of chunk {c.index}, which has "
+            f"{len(c.text)} characters; use the start and end of a piece that "
+            "chunk_by_chars / chunk_by_paragraphs returned, or leave them out"
+        )
+    if start == 0 and end == len(c.text):
+        return c
+    fields = _span_fields(c, start, end)
+    return c.model_copy(
+        update={**fields, "start": c.start + start, "end": c.start + end},
+    )
+
+
+def _validate_manifests(value: object, chunks: list[Chunk]) -> list[Manifest]:
+    """Jobs from the code's plain reply; the text comes from ``chunks``, never the reply."""
     if not isinstance(value, list) or not value:
         raise ProtocolError(
             f"prepare_jobs returned {type(value).__name__} {str(value)[:100]!r}; it must "
             "return a non-empty list of JobManifest"
         )
-    try:
-        return [Manifest.model_validate(item) for item in value]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ProtocolError(
-            f"prepare_jobs returned a malformed JobManifest ({where}: {first['msg']}); build "
-            "each job with JobManifest(chunk=<one of chunks>, task_id=<int>, task=<str>, "
-            "advice=<str>)"
-        ) from None
+    manifests = []
+    for item in value:
+        if (
+            isinstance(item, dict)
+            and "chunk_id" not in item
+            and isinstance(item.get("chunk"), dict)
+        ):
+            piece = item["chunk"]  # a job dict the code wrote itself around a chunk
+            item = {**item, "chunk_id": piece.get("id"), "start": piece.get("start"),
+                    "end": piece.get("end")}  # fmt: skip
+        try:
+            reply = ManifestReply.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ProtocolError(
+                f"prepare_jobs returned a malformed JobManifest ({where}: {first['msg']}); "
+                "build each job with JobManifest(chunk=<one of chunks, or a piece of one>, "
+                "task_id=<int>, task=<str>, advice=<str>)"
+            ) from None
+        if reply.chunk_id >= len(chunks):
+            raise ProtocolError(
+                f"prepare_jobs named chunk id {reply.chunk_id}, but there are only "
+                f"{len(chunks)} chunks (ids 0 to {len(chunks) - 1})"
+            )
+        manifests.append(
+            Manifest(
+                chunk=_cut(chunks[reply.chunk_id], reply.start, reply.end),
+                task_id=reply.task_id,
+                task=reply.task,
+                advice=reply.advice,
+            )
+        )
+    return manifests
 
 
 def _render_outputs(round_: Round) -> str:

@@ -20,7 +20,16 @@ from minions.clients import Client
 from minions.clients.base import approx_message_tokens
 from minions.documents import Document
 from minions.errors import BudgetExceeded, ConfigurationError, MinionsError, ProtocolError
-from minions.events import Events, LocalCall, RemoteCall, RunFinished, RunStarted, Sink, as_events
+from minions.events import (
+    Events,
+    LocalCall,
+    Note,
+    RemoteCall,
+    RunFinished,
+    RunStarted,
+    Sink,
+    as_events,
+)
 from minions.pricing import price
 from minions.tokens import approx_tokens
 from minions.types import Completion, Cost, Message, Result, Round, RunStatus, Timings, Turn, Usage
@@ -153,6 +162,16 @@ class Run:
                 f"remote spending reached ${spent:.4f} of the ${self.max_remote_usd:.4f} budget "
                 "(max_remote_usd); raise the budget to let the run go further"
             )
+
+    def note(self, text: str, round: Round | None = None) -> None:
+        """Tell the user something about the run: in the Result's notes (and the round's),
+        the events, and so the CLI and the app."""
+        logger.info("run %s: %s", self.id, text)
+        if text not in self.notes:
+            self.notes.append(text)
+        if round is not None:
+            round.notes.append(text)
+        self.events(Note(run_id=self.id, round=round.index if round else 0, text=text))
 
     def new_round(self) -> Round:
         round_ = Round(index=len(self.rounds) + 1)
@@ -300,6 +319,9 @@ class Run:
             status, error = "budget_exceeded", str(exc)
         except MinionsError as exc:
             status, error = "error", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a bug or an unwrapped failure: still a saved Result
+            logger.exception("run %s failed unexpectedly", self.id)
+            status, error = "error", f"unexpected {type(exc).__name__}: {exc}"
         if status == "answered" and not self.answer:
             status, error = "error", "the protocol finished without an answer"
         if error:

@@ -1,25 +1,27 @@
 """What the remote's ``prepare_jobs`` code finds in scope inside the sandbox.
 
-The sandbox imports this module in the child process before running the untrusted
-code, puts ``__all__`` in the code's globals, turns the JSON arguments into objects
-with :func:`sandbox_decode` and the return value back into JSON with
-:func:`sandbox_encode`.
+The sandbox child compiles this module from source, in the same restricted world as the
+untrusted code (it imports only :mod:`minions.spans`, which imports only the standard
+library), so nothing of the parent's process is reachable from it. Everything in and out
+is plain data:
+
+- ``chunks`` are dicts (readable as ``chunk.text`` or ``chunk["text"]``) with ``id`` (the
+  chunk's position in ``chunks``), ``doc``, ``page_start``, ``page_end``, ``text``, and
+  ``start``/``end``, the piece's character offsets inside chunk ``id`` (0 and its length
+  for a whole chunk);
+- the ``chunk_by_*`` helpers cut a chunk (or a piece) into pieces of the same shape;
+- a job is a dict naming a chunk id and a span in it, never carrying text: the parent
+  cuts the text from its own chunks, so a job cannot bring text of its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, is_dataclass
 from typing import Any
 
-from minions import chunking
-from minions.chunking import Chunk
-from minions.documents import Document
+from minions.spans import char_spans, page_spans, paragraph_spans, section_spans, token_spans
 
 __all__ = [
-    "Chunk",
     "JobManifest",
-    "PreviousJob",
-    "SandboxChunk",
     "chunk_by_chars",
     "chunk_by_pages",
     "chunk_by_paragraphs",
@@ -27,97 +29,89 @@ __all__ = [
     "chunk_by_tokens",
 ]
 
-
-class SandboxChunk(Chunk):
-    """A chunk that also reads like a dict (``chunk["text"]``), as model-written code
-    often expects."""
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in type(self).model_fields:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key) if key in type(self).model_fields else default
+PIECE_KEYS = ("id", "doc", "page_start", "page_end", "text", "start", "end")
 
 
-@dataclass
-class JobManifest:
-    """One job: a task for the local model on one chunk."""
+class Data(dict):
+    """A dict whose keys also read as attributes, as model-written code often expects."""
 
-    chunk: Chunk
-    task_id: int
-    task: str
-    advice: str = ""
-
-
-@dataclass
-class PreviousJob:
-    """A job of an earlier round and what it found (``answer`` None: nothing)."""
-
-    task_id: int
-    task: str
-    chunk: Chunk
-    answer: str | None
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no field {name!r}; the fields are {', '.join(self)}") from None
 
 
-def _split(source: Chunk | Document | str, chunker: Any, **kwargs: Any) -> list[Chunk]:
-    """Run a chunker on a chunk, keeping the chunk's document name and page numbers."""
-    if not isinstance(source, Chunk):
-        return list(chunker(source, **kwargs))
-    pages = source.text.split("\f")
-    doc = Document.from_pages(pages, name=source.doc)
-    shift = source.page_start - 1
-    return [
-        part.model_copy(
-            update={
-                "page_start": part.page_start + shift,
-                "page_end": part.page_end + shift,
-                "start": part.start + source.start,
-                "end": part.end + source.start,
-            }
+def _pieces(chunk: Any, cut: Any, **options: Any) -> list[Data]:
+    if not isinstance(chunk, dict) or any(key not in chunk for key in PIECE_KEYS):
+        raise TypeError("pass one of the chunks (or a piece a chunk_by_* helper returned)")
+    text = chunk["text"]
+    pieces = []
+    for start, end in cut(text, **options):
+        pieces.append(
+            Data(
+                id=chunk["id"],
+                doc=chunk["doc"],
+                page_start=chunk["page_start"] + text.count("\f", 0, start),
+                page_end=chunk["page_start"] + text.count("\f", 0, end - 1),
+                text=text[start:end],
+                start=chunk["start"] + start,
+                end=chunk["start"] + end,
+            )
         )
-        for part in chunker(doc, **kwargs)
-    ]
+    return pieces
 
 
-def chunk_by_pages(source: Chunk | Document | str, pages_per_chunk: int = 1) -> list[Chunk]:
-    return _split(source, chunking.chunk_by_pages, pages_per_chunk=pages_per_chunk)
+def chunk_by_pages(chunk: Any, pages_per_chunk: int = 1) -> list[Data]:
+    """The chunk's pages, ``pages_per_chunk`` a piece."""
+    return _pieces(chunk, page_spans, pages_per_chunk=pages_per_chunk)
 
 
-def chunk_by_chars(
-    source: Chunk | Document | str, size: int = 4000, overlap: int = 0
-) -> list[Chunk]:
-    return _split(source, chunking.chunk_by_chars, size=size, overlap=overlap)
+def chunk_by_chars(chunk: Any, size: int = 4000, overlap: int = 0) -> list[Data]:
+    """Pieces of at most ``size`` characters, cut between words."""
+    return _pieces(chunk, char_spans, size=size, overlap=overlap)
 
 
-def chunk_by_tokens(
-    source: Chunk | Document | str, size: int = 1000, overlap: int = 0
-) -> list[Chunk]:
-    return _split(source, chunking.chunk_by_tokens, size=size, overlap=overlap)
+def chunk_by_tokens(chunk: Any, size: int = 1000, overlap: int = 0) -> list[Data]:
+    """Pieces of at most ``size`` (approximate) tokens, cut between words."""
+    return _pieces(chunk, token_spans, size=size, overlap=overlap)
 
 
-def chunk_by_paragraphs(source: Chunk | Document | str, max_chars: int = 4000) -> list[Chunk]:
-    return _split(source, chunking.chunk_by_paragraphs, max_chars=max_chars)
+def chunk_by_paragraphs(chunk: Any, max_chars: int = 4000) -> list[Data]:
+    """Paragraphs packed into pieces of at most ``max_chars``."""
+    return _pieces(chunk, paragraph_spans, max_chars=max_chars)
 
 
-def chunk_by_sections(source: Chunk | Document | str, max_chars: int = 8000) -> list[Chunk]:
-    return _split(source, chunking.chunk_by_sections, max_chars=max_chars)
+def chunk_by_sections(chunk: Any, max_chars: int = 8000) -> list[Data]:
+    """One piece a section (from one heading to the next), at most ``max_chars``."""
+    return _pieces(chunk, section_spans, max_chars=max_chars)
+
+
+def JobManifest(chunk: Any, task_id: int, task: str, advice: str = "") -> dict[str, Any]:
+    """One job: ``task`` for the local model on ``chunk`` (a chunk or a piece of one)."""
+    if not isinstance(chunk, dict) or "id" not in chunk:
+        raise TypeError("JobManifest(chunk=...) takes one of the chunks or a piece of one")
+    return {
+        "chunk_id": chunk["id"],
+        "start": chunk.get("start"),
+        "end": chunk.get("end"),
+        "task_id": task_id,
+        "task": task,
+        "advice": advice,
+    }
 
 
 def sandbox_decode(kwargs: dict[str, Any]) -> dict[str, Any]:
-    decoded = dict(kwargs)
-    decoded["chunks"] = [SandboxChunk.model_validate(c) for c in kwargs.get("chunks", [])]
-    decoded["previous_jobs"] = [
-        PreviousJob(
-            task_id=j["task_id"],
-            task=j["task"],
-            chunk=SandboxChunk.model_validate(j["chunk"]),
-            answer=j.get("answer"),
-        )
-        for j in kwargs.get("previous_jobs", [])
-    ]
-    return decoded
+    """Chunks and previous jobs as :class:`Data`."""
+    previous = []
+    for job in kwargs.get("previous_jobs", []):
+        chunk = job.get("chunk")
+        previous.append(Data(job, chunk=Data(chunk) if chunk else None))
+    return {
+        **kwargs,
+        "chunks": [Data(c) for c in kwargs.get("chunks", [])],
+        "previous_jobs": previous,
+    }
 
 
 def sandbox_encode(value: Any) -> Any:
@@ -127,10 +121,14 @@ def sandbox_encode(value: Any) -> Any:
         return [sandbox_encode(v) for v in value]
     if isinstance(value, dict):
         return {k: sandbox_encode(v) for k, v in value.items()}
-    if isinstance(value, Chunk):
-        return value.model_dump()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    if is_dataclass(value) or hasattr(value, "__dict__"):
-        return sandbox_encode(dict(vars(value)))
-    return value
+    attributes = _attributes(value)
+    return sandbox_encode(attributes) if attributes is not None else value
+
+
+def _attributes(value: Any) -> dict[str, Any] | None:
+    try:
+        return dict(value.__dict__)
+    except AttributeError:
+        return None

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from minions.clients.scripted import ScriptedClient, ScriptedReply
-from minions.errors import AuthenticationError
+from minions.errors import AuthenticationError, ProviderError, TransientProviderError
 from minions.events import Recorder
+from minions.spans import char_spans
 from minions.types import Message, Usage
 from protocols.minions import MinionS, extract_code
 
@@ -334,3 +335,104 @@ def prepare_jobs(chunks, previous_jobs):
     assert len(result.jobs) > 4
     # the parts keep their page numbers within the document
     assert {j.chunk.page_start for j in result.jobs} == {1, 2, 3, 4}
+
+
+async def test_pieces_are_cut_from_the_parents_text():
+    code = """```python
+def prepare_jobs(chunks, previous_jobs):
+    part = chunk_by_chars(chunks[2], 40)[1]
+    return [JobManifest(chunk=part, task_id=1, task="What was the total revenue?")]
+```"""
+    remote = remote_script(code=[code], final={"answer": "$4.2 billion"})
+    result, local = await run_minions(remote, max_rounds=1)
+    assert result.status == "answered", result.rounds[0].notes
+    (job,) = result.jobs
+    page_three = REPORT.pages[2]
+    start, end = char_spans(page_three, 40)[1]
+    prompt = local.calls[0].messages[-1].content
+    assert f"\n{page_three[start:end]}\n\n---" in prompt
+    assert page_three not in prompt
+    assert job.chunk.page_start == 3
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        '{"chunk_id": 99, "task_id": 1, "task": "Revenue?"}',
+        '{"chunk_id": 0, "start": 5, "end": 99999, "task_id": 1, "task": "Revenue?"}',
+        '{"chunk_id": 0, "start": 9, "end": 3, "task_id": 1, "task": "Revenue?"}',
+    ],
+)
+async def test_jobs_naming_text_outside_the_chunks_are_refused(job):
+    code = f"```python\ndef prepare_jobs(chunks, previous_jobs):\n    return [{job}]\n```"
+    remote = remote_script(
+        code=[code], plan={"tasks": [{"task": "Revenue?"}]}, final={"answer": "$4.2 billion"}
+    )
+    result, local = await run_minions(remote, max_rounds=1, max_code_attempts=1)
+    assert result.status == "answered"
+    assert "code attempt 1/1 failed: prepare_jobs" in result.rounds[0].notes[0]
+    assert "fell back to a JSON plan" in result.rounds[0].notes[-1]
+
+
+async def test_without_the_os_sandbox_code_plans_fall_back_to_json(monkeypatch):
+    from minions import sandbox
+
+    monkeypatch.setattr(sandbox, "boundary", lambda: sandbox.Boundary(False, "no seccomp here"))
+    remote = remote_script(plan={"tasks": [{"task": "Revenue?"}]}, final={"answer": "$4.2 billion"})
+    recorder = Recorder()
+    result, _ = await run_minions(remote, recorder=recorder, max_rounds=1)
+    assert result.status == "answered"
+    assert not any("prepare_jobs" in c.messages[-1].content for c in remote.calls)
+    assert "no seccomp here" in result.rounds[0].notes[0]
+    assert any("allow_unsafe_code_sandbox" in n for n in result.notes)
+    assert [e.text for e in recorder.events if e.kind == "note"] == result.notes
+
+
+async def test_unsafe_opt_in_runs_code_without_the_os_sandbox(monkeypatch):
+    from minions import sandbox
+
+    monkeypatch.setattr(sandbox, "boundary", lambda: sandbox.Boundary(False, "no seccomp here"))
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    result, _ = await run_minions(remote, max_rounds=1, allow_unsafe_code_sandbox=True)
+    assert result.status == "answered"
+    assert result.rounds[0].code and len(result.jobs) == 4
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        TransientProviderError("timed out", provider="ollama"),
+        ProviderError("malformed body", provider="ollama"),
+        RuntimeError("a bug in a client"),
+    ],
+)
+async def test_a_failing_local_call_is_a_failed_job_not_a_lost_run(failure):
+    def flaky(messages):
+        if "Total revenue was" in messages[-1].content.split("---")[0]:
+            return job_reply(messages)
+        raise failure
+
+    local = ScriptedClient("local", replies=flaky, local=True, max_parallel_requests=2)
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    result, _ = await run_minions(remote, local=local, max_rounds=1)
+    if isinstance(failure, RuntimeError):  # not a provider error: the run ends, saved
+        assert result.status == "error" and "a bug in a client" in result.error
+        assert json.loads(result.to_json())["status"] == "error"
+        return
+    assert result.status == "answered", result.error
+    failed = [j for j in result.jobs if j.error]
+    assert len(result.jobs) == 4 and len(failed) == 3
+    assert failure.args[0] in failed[0].error
+
+
+async def test_a_401_from_the_local_model_ends_the_run_with_every_job_so_far():
+    def unauthorized(messages):
+        raise AuthenticationError("invalid key", provider="openai", status_code=401)
+
+    local = ScriptedClient("local", replies=unauthorized, local=True)
+    remote = remote_script(code=[CODE_ALL_CHUNKS])
+    result, _ = await run_minions(remote, local=local, max_rounds=1)
+    assert result.status == "error" and "invalid key" in result.error
+    assert result.usage["remote"].calls == 1
+    assert result.usage["local"].calls >= 1
+    assert len(result.rounds) == 1 and result.rounds[0].code

@@ -1,0 +1,1 @@
+"""Hostile ``prepare_jobs`` code run through ``minions.ask``, as root and as nobody."""
