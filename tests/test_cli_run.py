@@ -176,3 +176,22 @@ def test_app_command_reports_launch_errors(monkeypatch):
     out = runner.invoke(app_cli, ["app", "--port", "8123"])
     assert out.exit_code == 1
     assert "port 8123 is in use" in out.output
+
+
+def test_ask_json_prints_the_result_when_the_local_model_fails(scripted):
+    from minions.errors import AuthenticationError
+
+    scripted["local"] = ScriptedClient(
+        "local", replies=[AuthenticationError("invalid key", provider="ollama")] * 40, local=True
+    )
+    out = runner.invoke(
+        app_cli,
+        ["ask", EXAMPLE, "-q", "What was 3M's capex in 2018?", "--json", "--local",
+         "scripted:local", "--remote", "scripted:remote", "--price-as", "openai:gpt-4o",
+         "-o", "max_rounds=1"],  # fmt: skip
+    )
+    assert out.exit_code == 1
+    assert "Traceback" not in out.output
+    result = Result.model_validate_json(out.stdout)
+    assert result.status == "error" and "invalid key" in (result.error or "")
+    assert result.rounds and result.rounds[0].code
