@@ -92,6 +92,12 @@ def _ratio(value: float | None) -> str:
     return f"{value:,.1f}x cheaper"
 
 
+def _calls(usage: Usage) -> str:
+    """``12 calls``, or ``12 calls (17 requests)`` when some were retried."""
+    retried = f" ({usage.requests} requests)" if usage.retries else ""
+    return f"{usage.calls} calls{retried}"
+
+
 def summary(result: Result, *, expected: str | None = None) -> Group:
     """The answer, citations, cost and time of a run, as rich renderables."""
     style = "green" if result.status == "answered" else "red"
@@ -111,12 +117,12 @@ def summary(result: Result, *, expected: str | None = None) -> Group:
         (
             "remote",
             f"{result.remote_model} · {result.remote_usage.total_tokens:,} tokens "
-            f"in {result.remote_usage.calls} calls",
+            f"in {_calls(result.remote_usage)}",
         ),
         (
             "local",
             f"{result.local_model} · {result.local_usage.total_tokens:,} tokens "
-            f"in {result.local_usage.calls} calls",
+            f"in {_calls(result.local_usage)}",
         ),
         (
             "remote $",

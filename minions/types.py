@@ -35,7 +35,9 @@ class Usage(BaseModel):
     """Tokens and calls, addable: ``Usage() + a + b`` sums every field.
 
     ``input_tokens`` counts every prompt token, cached or not; ``cached_input_tokens``
-    is the part of them served from a prompt cache.
+    is the part of them served from a prompt cache. ``calls`` counts chat calls and
+    ``retries`` the extra requests they took (sent again by the retry wrapper after a
+    transient failure), so ``requests`` is how many requests were sent in all.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -44,15 +46,13 @@ class Usage(BaseModel):
     output_tokens: int = Field(default=0, ge=0)
     cached_input_tokens: int = Field(default=0, ge=0)
     calls: int = Field(default=0, ge=0)
+    retries: int = Field(default=0, ge=0, description="requests made beyond `calls`")
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
         return Usage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
-            calls=self.calls + other.calls,
+            **{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields}
         )
 
     def __radd__(self, other: object) -> Usage:
@@ -65,8 +65,12 @@ class Usage(BaseModel):
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @property
+    def requests(self) -> int:
+        return self.calls + self.retries
+
     def __bool__(self) -> bool:
-        return bool(self.total_tokens or self.calls)
+        return bool(self.total_tokens or self.requests)
 
 
 class Completion(BaseModel):

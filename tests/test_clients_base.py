@@ -135,28 +135,42 @@ def test_check_fits_allows_unknown_window():
     check_fits("p", "m", 10**9, 10, None)
 
 
-async def test_retry_wrapper_retries_transient_errors():
+async def test_retry_wrapper_retries_transient_errors_and_counts_them():
     inner = ScriptedClient(replies=["ok"], fail_first=2)
     client = RetryingClient(inner, attempts=3, initial_wait_s=0.001, max_wait_s=0.01)
     out = await client.chat([Message.user("q")])
     assert out.text == "ok"
     assert len(inner.calls) == 3
+    assert (out.usage.calls, out.usage.retries, out.usage.requests) == (1, 2, 3)
+    assert out.usage.input_tokens == inner.calls[-1].completion.usage.input_tokens
+    first_time = await RetryingClient(ScriptedClient(replies=["ok"])).chat(as_messages("q"))
+    assert first_time.usage.retries == 0
 
 
-async def test_retry_wrapper_gives_up_after_attempts():
+async def test_retry_wrapper_gives_up_after_attempts_and_says_how_many():
     inner = ScriptedClient(replies=["ok"], fail_first=5)
     client = RetryingClient(inner, attempts=2, initial_wait_s=0.001, max_wait_s=0.01)
-    with pytest.raises(TransientProviderError, match="rate limit"):
+    with pytest.raises(TransientProviderError, match="rate limit") as caught:
         await client.chat([Message.user("q")])
     assert len(inner.calls) == 2
+    assert caught.value.attempts == 2
 
 
 async def test_retry_wrapper_does_not_retry_permanent_errors():
     inner = ScriptedClient(replies=[AuthenticationError("invalid x-api-key"), "ok"])
     client = RetryingClient(inner, attempts=4, initial_wait_s=0.001)
-    with pytest.raises(AuthenticationError, match="invalid x-api-key"):
+    with pytest.raises(AuthenticationError, match="invalid x-api-key") as caught:
         await client.chat([Message.user("q")])
     assert len(inner.calls) == 1
+    assert caught.value.attempts == 1
+
+
+async def test_a_permanent_error_after_retries_counts_every_attempt():
+    inner = ScriptedClient(replies=[AuthenticationError("key revoked"), "ok"], fail_first=1)
+    client = RetryingClient(inner, attempts=4, initial_wait_s=0.001, max_wait_s=0.01)
+    with pytest.raises(AuthenticationError) as caught:
+        await client.chat([Message.user("q")])
+    assert len(inner.calls) == 2 and caught.value.attempts == 2
 
 
 async def test_limited_client_caps_calls_in_flight():

@@ -5,9 +5,18 @@ from minions.types import Completion, Message, Usage
 
 
 def test_usage_adds_every_field():
-    a = Usage(input_tokens=10, output_tokens=2, cached_input_tokens=4, calls=1)
+    a = Usage(input_tokens=10, output_tokens=2, cached_input_tokens=4, calls=1, retries=2)
     b = Usage(input_tokens=5, output_tokens=3, cached_input_tokens=0, calls=2)
-    assert a + b == Usage(input_tokens=15, output_tokens=5, cached_input_tokens=4, calls=3)
+    assert a + b == Usage(
+        input_tokens=15, output_tokens=5, cached_input_tokens=4, calls=3, retries=2
+    )
+
+
+def test_usage_counts_requests_with_retries():
+    jobs = sum([Usage(calls=1, retries=1)] * 5 + [Usage(calls=1)] * 7, Usage())
+    assert (jobs.calls, jobs.retries, jobs.requests) == (12, 5, 17)
+    assert Usage(retries=1)  # a request made is something used
+    assert Usage.model_validate_json('{"input_tokens": 3, "calls": 1}').retries == 0
 
 
 def test_usage_zero_is_identity_and_sum_works():
@@ -41,3 +50,4 @@ def test_message_helpers_and_validation():
 def test_completion_truncated_flag():
     assert Completion(text="x", finish_reason="length").truncated
     assert not Completion(text="x").truncated
+

@@ -246,7 +246,10 @@ def _wait_for(base: Any, max_wait_s: float) -> Any:
 class RetryingClient(WrapperClient):
     """Retries transient provider errors with exponential backoff and jitter.
 
-    Honours a provider's ``Retry-After`` hint. Other errors surface at once.
+    Honours a provider's ``Retry-After`` hint. Other errors surface at once. The
+    requests a call took are counted: a completion's ``usage.retries`` holds the
+    attempts beyond the first, and a :class:`ProviderError` that ends the call has
+    ``attempts`` set to all of them.
     """
 
     def __init__(
@@ -289,7 +292,16 @@ class RetryingClient(WrapperClient):
         )
         async for attempt in retrying:
             with attempt:
-                return await self.wrapped.chat(messages, schema=schema, **options)
+                number = attempt.retry_state.attempt_number
+                try:
+                    completion = await self.wrapped.chat(messages, schema=schema, **options)
+                except ProviderError as exc:
+                    exc.attempts = number
+                    raise
+                if number == 1:
+                    return completion
+                usage = completion.usage + Usage(retries=number - 1)
+                return completion.model_copy(update={"usage": usage})
         raise AssertionError("unreachable")  # pragma: no cover
 
 
