@@ -35,18 +35,19 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Literal
+from collections.abc import Awaitable, Sequence
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_errors, without_none
+from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_reply, without_none
 from minions.clients.base import Capabilities, Client, json_schema, make_completion
 from minions.errors import AuthenticationError
 from minions.types import Completion, Message, Usage
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Claude models accept 200k tokens (some more, in beta).
 CLAUDE_CONTEXT_WINDOW = 200_000
@@ -105,9 +106,11 @@ class AnthropicClient(Client):
             local=False,
         )
 
-    def _errors(self) -> AbstractContextManager[None]:
-        return stainless_errors(
+    async def _reply(self, request: Awaitable[T]) -> T:
+        """``request``'s reply, with our errors for the SDK's."""
+        return await stainless_reply(
             self._anthropic,
+            request,
             provider=self.provider,
             server=self.base_url or "api.anthropic.com",
             key_hint="Set ANTHROPIC_API_KEY to a valid key (or pass api_key=...).",
@@ -154,8 +157,8 @@ class AnthropicClient(Client):
                 "schema": self._anthropic.transform_schema(schema),
             }
             request["output_config"] = {**extra.pop("output_config", {}), "format": json_format}
-        with self._errors():
-            response = await self._clients.get().messages.create(
+        response = await self._reply(
+            self._clients.get().messages.create(
                 model=self.model,
                 messages=[
                     {"role": m.role, "content": m.content} for m in messages if m.role != "system"
@@ -163,6 +166,7 @@ class AnthropicClient(Client):
                 extra_body=extra or None,  # anything else goes to the API as is
                 **request,
             )
+        )
         return make_completion(
             _reply_text(response.content, tool),
             schema=schema,

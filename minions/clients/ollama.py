@@ -30,7 +30,14 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from minions.clients._sdk import PerLoop, error_for_status, import_sdk
+from minions.clients._sdk import (
+    NOT_JSON,
+    PerLoop,
+    error_for_status,
+    import_sdk,
+    not_json_error,
+    retry_after_s,
+)
 from minions.clients.base import (
     Capabilities,
     Client,
@@ -123,7 +130,10 @@ class OllamaClient(Client):
                 str(exc.error),
                 key_hint="Set OLLAMA_API_KEY to a valid key for this Ollama host.",
                 not_found_hint=f"Download the model with `ollama pull {self.model}`.",
+                retry_after=_retry_after(exc),
             ) from exc
+        except NOT_JSON as exc:
+            raise not_json_error(self.provider, self.host_label, exc) from exc
         except ConnectionError as exc:
             # the SDK's translation of "connection refused": nothing listens there, and
             # retrying within seconds will not start a server
@@ -208,6 +218,13 @@ class OllamaClient(Client):
 
     async def aclose(self) -> None:
         await self._clients.aclose()
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The ``Retry-After`` of a failed request. The SDK's ``ResponseError`` drops the
+    HTTP response, but it is raised while handling httpx's error, which keeps it."""
+    response = getattr(exc.__context__, "response", None)
+    return None if response is None else retry_after_s(response.headers)
 
 
 def _window_from_model_info(model_info: dict[str, Any]) -> int:

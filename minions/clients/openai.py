@@ -26,17 +26,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
-from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_errors, without_none
+from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_reply, without_none
 from minions.clients.base import Capabilities, Client, approx_message_tokens, make_completion
 from minions.errors import AuthenticationError
 from minions.tokens import approx_tokens
 from minions.types import Completion, Message, Usage
+
+T = TypeVar("T")
 
 #: Context windows of OpenAI models by name prefix (the longest matching prefix wins).
 CONTEXT_WINDOWS = {
@@ -115,10 +116,12 @@ class OpenAIClient(Client):
     def server(self) -> str:
         return self.base_url or "api.openai.com"
 
-    def _errors(self) -> AbstractContextManager[None]:
+    async def _reply(self, request: Awaitable[T]) -> T:
+        """``request``'s reply, with our errors for the SDK's."""
         where = f" served by {self.base_url}" if self.base_url else ""
-        return stainless_errors(
+        return await stainless_reply(
             self._openai,
+            request,
             provider=self.provider,
             server=self.server,
             key_hint="Set OPENAI_API_KEY to a valid key (or pass api_key=...).",
@@ -157,13 +160,14 @@ class OpenAIClient(Client):
             response_format=self._response_format(schema) if schema is not None else None,
             **{length_option: extra.pop("max_tokens", None)},
         )
-        with self._errors():
-            response = await self._clients.get().chat.completions.create(
+        response = await self._reply(
+            self._clients.get().chat.completions.create(
                 model=self.model,
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 extra_body=extra or None,  # anything else goes to the server as is
                 **request,
             )
+        )
         choice = response.choices[0]
         # a refusal under a schema comes in its own field; keep it visible as the text
         text = choice.message.content or choice.message.refusal or ""

@@ -23,7 +23,7 @@ from minions.errors import (
 )
 from minions.types import Message
 
-from .fakes import ANSWER, Answer, FakeServer, Reply, fast_retries
+from .fakes import ANSWER, NOT_JSON, Answer, FakeServer, Reply, fast_retries, not_json_is_retried
 
 MODEL = "claude-sonnet-5-5"
 QUESTION = [Message.system("Be brief."), Message.user("What is the capital of France?")]
@@ -320,3 +320,9 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with pytest.raises(MissingDependencyError, match=r"pip install 'minions\[anthropic\]'"):
         get_client(f"anthropic:{MODEL}")
+
+
+@pytest.mark.parametrize("bad", NOT_JSON, ids=["html", "cut-off", "not-utf8"])
+async def test_a_reply_that_is_not_json_is_transient_and_retried(bad: Reply) -> None:
+    error = r"^anthropic: api\.anthropic\.com sent a reply that is not JSON"
+    await not_json_is_retried(make, httpx2, bad, message(text_block("Paris.")), error)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from minions.clients import get_client
+from minions.clients import RetryingClient, get_client
 from minions.clients.base import approx_message_tokens
 from minions.clients.ollama import OllamaClient, size_num_ctx
 from minions.errors import (
@@ -22,7 +23,7 @@ from minions.errors import (
 )
 from minions.types import Message
 
-from .fakes import ANSWER, Answer, FakeServer, Reply, fast_retries
+from .fakes import ANSWER, NOT_JSON, Answer, FakeServer, Reply, fast_retries, not_json_is_retried
 
 MODEL = "qwen2.5:3b"
 QUESTION = [Message.system("Be brief."), Message.user("What is the capital of France?")]
@@ -79,9 +80,9 @@ def show_response(context_length: int | None) -> dict[str, Any]:
     }
 
 
-def error(status: int, message: str) -> Reply:
+def error(status: int, message: str, **headers: str) -> Reply:
     """Ollama's error body: ``{"error": "..."}``."""
-    return Reply(status, {"error": message})
+    return Reply(status, {"error": message}, headers)
 
 
 @pytest.fixture(autouse=True)
@@ -266,6 +267,41 @@ async def test_busy_server_is_transient() -> None:
     assert "server busy" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("status", "headers", "seconds"),
+    [(429, {"retry-after": "7"}, 7.0), (503, {"retry-after-ms": "250"}, 0.25), (503, {}, None)],
+)
+async def test_a_busy_server_carries_its_retry_after_hint(
+    status: int, headers: dict[str, str], seconds: float | None
+) -> None:
+    server = FakeServer(httpx, error(status, "too many requests", **headers))
+
+    with pytest.raises(TransientProviderError) as caught:
+        await make(server).chat(QUESTION)
+
+    assert caught.value.retry_after_s == seconds
+
+
+async def test_the_retry_wrapper_waits_as_long_as_retry_after_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def no_wait(seconds: float, *args: Any) -> None:
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", no_wait)
+    server = FakeServer(httpx, error(429, "slow down", **{"retry-after": "3"}), chat_response("ok"))
+    client = RetryingClient(make(server), attempts=2, initial_wait_s=0.001, max_wait_s=30.0)
+
+    reply = await client.chat(QUESTION)
+
+    assert 3.0 in waits  # the backoff alone would wait about a second at most
+    assert reply.usage.retries == 1
+
+
 async def test_bad_key_is_an_authentication_error_and_not_retried() -> None:
     server = FakeServer(httpx, error(401, "unauthorized"))
 
@@ -351,3 +387,9 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with pytest.raises(MissingDependencyError, match=r"pip install 'minions\[ollama\]'"):
         get_client(f"ollama:{MODEL}")
+
+
+@pytest.mark.parametrize("bad", NOT_JSON, ids=["html", "cut-off", "not-utf8"])
+async def test_a_reply_that_is_not_json_is_transient_and_retried(bad: Reply) -> None:
+    error = r"^ollama: http://127\.0\.0\.1:11434 sent a reply that is not JSON"
+    await not_json_is_retried(make, httpx, bad, chat_response("Paris."), error)
