@@ -179,13 +179,17 @@ class ChunkRef(BaseModel):
 
 class JobOutput(BaseModel):
     """What the local model returns for one job; ``answer`` null means the chunk does
-    not hold what the task asks for."""
+    not hold what the task asks for.
 
-    model_config = ConfigDict(extra="ignore")
+    Every key is required (``citation`` and ``answer`` may be null) and no other key is
+    allowed, so a reply like ``{"foo": 1}`` is an invalid output, not an abstention.
+    """
 
-    explanation: str = ""
-    citation: str | None = None
-    answer: str | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    explanation: str
+    citation: str | None
+    answer: str | None
 
     @field_validator("explanation", "citation", "answer", mode="before")
     @classmethod

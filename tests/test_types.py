@@ -1,7 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from minions.types import Completion, Message, Usage
+from minions.clients.base import parse_structured
+from minions.types import Completion, JobOutput, Message, Usage
 
 
 def test_usage_adds_every_field():
@@ -51,3 +52,42 @@ def test_completion_truncated_flag():
     assert Completion(text="x", finish_reason="length").truncated
     assert not Completion(text="x").truncated
 
+
+ABSTENTION = '{"explanation": "The text is about rent.", "citation": null, "answer": null}'
+
+
+def test_job_output_accepts_a_real_abstention_and_an_answer():
+    abstained = JobOutput.model_validate_json(ABSTENTION)
+    assert abstained.abstained and abstained.citation is None
+    answered = JobOutput.model_validate_json(
+        '{"explanation": "Stated.", "citation": "Revenue was 42", "answer": 42}'
+    )
+    assert answered.answer == "42" and not answered.abstained  # numbers become text
+    listed = JobOutput.model_validate({"explanation": "", "citation": ["a", "b"], "answer": "x"})
+    assert listed.citation == "a; b"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"foo": 1}',
+        "{}",
+        '{"explanation": "x", "answer": null}',  # citation missing
+        '{"citation": null, "answer": null}',  # explanation missing
+        '{"explanation": null, "citation": null, "answer": null}',
+        '{"explanation": "x", "citation": null, "answer": null, "confidence": 0.9}',
+    ],
+)
+def test_job_output_rejects_missing_and_unknown_keys(reply):
+    parsed, error = parse_structured(reply, JobOutput)
+    assert parsed is None
+    assert error is not None and "JobOutput schema" in error
+
+
+def test_job_output_schema_sent_to_providers_requires_every_key():
+    schema = JobOutput.model_json_schema()
+    assert schema["required"] == ["explanation", "citation", "answer"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["explanation"]["type"] == "string"
+    for key in ("citation", "answer"):
+        assert {"type": "null"} in schema["properties"][key]["anyOf"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import sys
 import threading
@@ -19,6 +20,7 @@ import pytest
 
 from minions import models
 from minions.clients import get_client
+from minions.clients.base import json_schema
 from minions.clients.llamacpp import (
     MIN_N_CTX,
     LlamaCppClient,
@@ -33,7 +35,7 @@ from minions.errors import (
     ProviderError,
 )
 from minions.models import Pack, numbered_parts
-from minions.types import Message
+from minions.types import JobOutput, Message
 
 from .fakes import ANSWER, Answer
 
@@ -199,6 +201,22 @@ def test_schema_becomes_a_json_schema_response_format() -> None:
         {"role": "user", "content": "What is the capital of France?"},
     ]
     assert reply.model == PACK and reply.finish_reason == "stop"
+
+
+def test_the_job_output_schema_becomes_a_grammar_that_requires_every_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "llama_cpp")  # the real module, not the fake
+    grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    schema = json.dumps(json_schema(JobOutput))
+
+    gbnf = grammar.json_schema_to_gbnf(schema)
+    grammar.LlamaGrammar.from_json_schema(schema, verbose=False)  # no fallback to any JSON
+
+    root = next(line for line in gbnf.splitlines() if line.startswith("root ::="))
+    keys = [root.index(f"{key}-kv") for key in ("explanation", "citation", "answer")]
+    assert keys == sorted(keys) and "?" not in root  # all three, in order, none optional
+    assert "citation ::= string | null" in gbnf and "answer ::= string | null" in gbnf
 
 
 def test_plain_text_sends_no_response_format() -> None:
