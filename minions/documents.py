@@ -68,6 +68,11 @@ _BOMS = [
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 ]
+#: How much of a file the binary check reads (the start, as git and grep do).
+BINARY_SAMPLE = 8192
+#: Bytes with a larger share of control characters are binary data.
+MAX_CONTROL_SHARE = 0.1
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f]")  # C0 but \t \n \f \r
 _HTML_START = re.compile(r"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.I | re.S)
 
 
@@ -265,7 +270,8 @@ def _document_from_text(
 
 
 def _decode(data: bytes, path: Path, *, strict: bool) -> str:
-    """Bytes to str: a BOM, else UTF-8, else charset-normalizer's best guess.
+    """Bytes to str: a BOM, else UTF-8, else charset-normalizer's best guess; bytes
+    that look binary (:func:`_looks_binary`) are not text.
 
     ``strict`` (for files without a known text suffix) rejects binary content as an
     unsupported type instead of reporting an encoding problem.
@@ -276,26 +282,41 @@ def _decode(data: bytes, path: Path, *, strict: bool) -> str:
                 return data.decode(encoding)
             except UnicodeDecodeError as e:
                 raise _encoding_error(path, f"it starts with a {encoding} BOM but {e}") from e
+    if _looks_binary(data):
+        if strict:
+            raise _unsupported_type(path)
+        raise _encoding_error(path, "it holds NUL bytes or control characters (binary data)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         utf8_problem = e
-    binary = b"\x00" in data[:8192]
-    if not binary:
-        from charset_normalizer import from_bytes
+    from charset_normalizer import from_bytes
 
-        guesses = [(match.encoding, str(match)) for match in from_bytes(data)]
-        if guesses:
-            encoding, text = _prefer_cp1252(guesses)
-            logger.debug("%s: decoded as %s", path, encoding)
-            return text
+    guesses = [(match.encoding, str(match)) for match in from_bytes(data)]
+    if guesses:
+        encoding, text = _prefer_cp1252(guesses)
+        logger.debug("%s: decoded as %s", path, encoding)
+        return text
     if strict:
-        raise DocumentError(
-            f"Unsupported file type: {path} (suffix {path.suffix or 'none'!r}) is not text. "
-            f"Supported: {SUPPORTED_TYPES}. Convert it to one of these first."
-        )
-    reason = "it holds NUL bytes (binary data)" if binary else f"it is not UTF-8 ({utf8_problem})"
-    raise _encoding_error(path, f"{reason} and no other encoding fits")
+        raise _unsupported_type(path)
+    raise _encoding_error(path, f"it is not UTF-8 ({utf8_problem}) and no other encoding fits")
+
+
+def _looks_binary(data: bytes) -> bool:
+    """Whether bytes without a BOM are binary data rather than text: the first
+    ``BINARY_SAMPLE`` bytes hold a NUL, or more than ``MAX_CONTROL_SHARE`` of them are
+    C0 control characters other than tab, newline, carriage return and form feed
+    (UTF-8 and the single-byte encodings use those bytes for nothing else)."""
+    sample = data[:BINARY_SAMPLE]
+    controls = len(_CONTROL_BYTES.findall(sample))
+    return b"\x00" in sample or controls > MAX_CONTROL_SHARE * len(sample)
+
+
+def _unsupported_type(path: Path) -> DocumentError:
+    return DocumentError(
+        f"Unsupported file type: {path} (suffix {path.suffix or 'none'!r}) is not text. "
+        f"Supported: {SUPPORTED_TYPES}. Convert it to one of these first."
+    )
 
 
 def _prefer_cp1252(guesses: list[tuple[str, str]]) -> tuple[str, str]:

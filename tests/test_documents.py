@@ -251,6 +251,31 @@ def test_unsupported_types_list_the_supported_ones(tmp_path: Path) -> None:
             load_document(write(tmp_path, name, data))
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00\x01\x02",
+        b"\x01\x02\x03",  # no NUL: control characters only
+        "hi there".encode("utf-16-le"),  # valid UTF-8, really UTF-16 without a BOM
+        b"\x01abcdefgh" * 10,  # one control character in nine
+    ],
+)
+def test_binary_content_is_not_text(tmp_path: Path, data: bytes) -> None:
+    for name in ("blob", "dump.bin"):
+        with pytest.raises(
+            DocumentError, match=r"Unsupported file type: .* is not text\. Supported: PDF"
+        ):
+            load_document(write(tmp_path, name, data))
+    with pytest.raises(DocumentError, match=r"Cannot decode .*notes\.txt: .*binary data"):
+        load_document(write(tmp_path, "notes.txt", data))
+
+
+def test_text_with_a_few_control_characters_is_still_text(tmp_path: Path) -> None:
+    log = "\x1b[31merror\x1b[0m: the disk is full\n\ttry again\f\x07page two\r\n" * 20
+    doc = load_document(write(tmp_path, "build.log", log.encode()))
+    assert doc.page_count == 21 and "the disk is full" in doc.text
+
+
 def test_other_text_files_load_as_text(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path, "data.csv", b"a,b\n1,2\n"))
     assert doc.metadata.type == "text" and doc.text == "a,b\n1,2\n"
