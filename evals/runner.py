@@ -1,10 +1,11 @@
 """Run protocols over a dataset and record one JSONL row per (example, protocol).
 
 The output folder holds ``run.json`` (the settings) and ``results.jsonl`` (the rows).
-Each row is appended, flushed and synced as soon as its pair finishes, so Ctrl-C or a
-crash loses at most the pairs in flight. Running the same settings into the same
-folder again resumes: finished pairs are skipped (with ``retry_errors``, rows that
-ended in an error are run again and the newer row wins). Other settings into a folder
+Each row is appended as one complete line, flushed and synced as soon as its pair
+finishes, so Ctrl-C or a crash loses at most the pairs in flight (a row it cuts short
+is dropped with a warning). Running the same settings into the same folder again
+resumes: finished pairs are skipped (with ``retry_errors``, rows that ended in an
+error are run again and the newer row wins). Other settings into a folder
 that holds a run is an error. A failed run (an exception, or a Result with status
 "error") is recorded in its row and the eval goes on.
 
@@ -225,23 +226,26 @@ def read_run_info(out: Path) -> RunInfo:
 
 
 def read_rows(out: Path) -> list[EvalRow]:
-    """The rows of ``results.jsonl``, the last one of each (example, protocol); an
-    unfinished last line (a crash while writing) is skipped."""
+    """The rows of ``results.jsonl``, the last one of each (example, protocol).
+
+    A row is a complete line. What follows the last newline is a row cut off while it
+    was being written (a crash, a full disk): it is skipped with a warning whatever it
+    holds (part of a row, bytes cut inside a UTF-8 character, a row without its
+    newline) and run again. A damaged complete line is an error that names it.
+    """
     path = out / RESULTS
     if not path.exists():
         return []
+    *lines, unfinished = path.read_bytes().split(b"\n")
+    if unfinished:
+        logger.warning("%s: skipping an unfinished last line (%d bytes)", path, len(unfinished))
     rows: dict[tuple[str, str, str], EvalRow] = {}
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = EvalRow.model_validate_json(line)
         except ValidationError as exc:
-            if number == len(lines):  # no newline after it: cut off while being written
-                logger.warning("%s: skipping an unfinished last line", path)
-                continue
             raise ConfigurationError(
                 f"line {number} of {path} is not a results row ({exc.error_count()} problems); "
                 "remove that line to go on"
@@ -263,14 +267,15 @@ def _drop_unfinished_line(path: Path) -> None:
 
 
 class _RowWriter:
-    """Appends rows to ``results.jsonl``, each flushed and synced at once."""
+    """Appends rows to ``results.jsonl``, each a complete line in one write, flushed
+    and synced at once (a crash can only cut the last line short)."""
 
     def __init__(self, path: Path) -> None:
         _drop_unfinished_line(path)
-        self.file = path.open("a", encoding="utf-8")
+        self.file = path.open("ab")
 
     def write(self, row: EvalRow) -> None:
-        self.file.write(row.model_dump_json() + "\n")
+        self.file.write(row.model_dump_json().encode() + b"\n")
         self.file.flush()
         os.fsync(self.file.fileno())
 

@@ -181,6 +181,50 @@ async def test_a_row_cut_off_mid_write_is_dropped_and_run_again(tmp_path: Path) 
     assert all(json.loads(line) for line in result_lines(out))
 
 
+def torn(line: bytes, kind: str) -> bytes:
+    """The last line of a results file as a crash can leave it."""
+    if kind == "bad JSON":
+        return line[:40]
+    if kind == "bad UTF-8":  # cut inside the two bytes of "µ"
+        return line[: line.index("µ".encode()) + 1]
+    return line  # a whole row but no newline after it
+
+
+@needs_medical
+@pytest.mark.parametrize("kind", ["bad JSON", "bad UTF-8", "missing newline"])
+async def test_a_torn_last_line_of_any_kind_is_dropped_and_run_again(
+    tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    uninterrupted = await run_eval(SETTINGS, tmp_path / "whole", **clients())
+    out = tmp_path / "torn"
+    await run_eval(SETTINGS, out, **clients())
+    lines = (out / RESULTS).read_bytes().splitlines(keepends=True)
+    last = EvalRow.model_validate_json(lines[3]).model_copy(update={"question": "5 µg?"})
+    kept = b"".join(lines[:3])
+    (out / RESULTS).write_bytes(kept + torn(last.model_dump_json().encode(), kind))
+
+    assert [r.key for r in read_rows(out)] == [r.key for r in uninterrupted[:3]]
+    assert "unfinished last line" in caplog.text
+    resumed = clients()
+    rows = await run_eval(SETTINGS, out, **resumed)
+
+    # the torn pair (the second example on local_only) and the three examples after it
+    assert (len(resumed["local"].calls), len(resumed["remote"].calls)) == (4, 3)
+    assert table(rows) == table(uninterrupted)
+    data = (out / RESULTS).read_bytes()
+    assert data.startswith(kept) and data.endswith(b"\n")
+    assert len(data.splitlines()) == PAIRS
+
+
+async def test_a_damaged_line_before_the_last_is_an_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / RESULTS).write_bytes(b'{"dataset": "caf\xc3"}\n{}\n')
+
+    with pytest.raises(
+        ConfigurationError, match=r"line 1 of .*results\.jsonl is not a results row"
+    ):
+        read_rows(tmp_path)
+
+
 @needs_medical
 async def test_concurrency_runs_pairs_at_once_without_duplicates(tmp_path: Path) -> None:
     models = clients(delay_s=0.02)
