@@ -33,8 +33,15 @@ def main() -> None:
     args = parser.parse_args()
     page = "Total revenue grew to $4.2 billion. " * 30
     chunks = [
-        {"id": i, "doc": "report", "page_start": i + 1, "page_end": i + 1, "text": page,
-         "start": 0, "end": len(page)}  # fmt: skip
+        {
+            "id": i,
+            "doc": "report",
+            "page_start": i + 1,
+            "page_end": i + 1,
+            "text": page,
+            "start": 0,
+            "end": len(page),
+        }
         for i in range(20)
     ]
     print(f"boundary: {sandbox.boundary().detail}")
@@ -51,8 +58,7 @@ def main() -> None:
         times.append(time.perf_counter() - started)
     print(f"{args.calls} calls, {len(jobs)} jobs each")
     print(
-        f"median {statistics.median(times):.3f} s, min {min(times):.3f} s, "
-        f"max {max(times):.3f} s"
+        f"median {statistics.median(times):.3f} s, min {min(times):.3f} s, max {max(times):.3f} s"
     )
 
 

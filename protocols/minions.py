@@ -38,7 +38,7 @@ from minions.retrieval import rank_chunks
 from minions.types import ChunkRef, JobOutput, JobRecord, Message, Round
 from protocols.base import Protocol, ProtocolConfig
 from protocols.prompts import render
-from protocols.run import Run, render_metadata
+from protocols.run import Run, failed_usage, render_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -495,6 +495,7 @@ class _Rounds:
                 record.error = str(exc)
                 break
             except MinionsError as exc:  # a failed job; the others go on
+                record.usage += failed_usage(exc)
                 record.error = f"{type(exc).__name__}: {exc}"
                 break
             record.usage += completion.usage

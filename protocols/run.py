@@ -94,6 +94,11 @@ def remote_only_usage(task: str, documents: Sequence[Document], answer: str | No
     )
 
 
+def failed_usage(exc: BaseException) -> Usage:
+    """What a call that raised used: one call, and the retries the wrapper made."""
+    return Usage(calls=1, retries=getattr(exc, "attempts", 1) - 1)
+
+
 def _busy_seconds(intervals: list[tuple[float, float]]) -> float:
     """Length of the union of ``(start, end)`` intervals."""
     total, reach = 0.0, float("-inf")
@@ -201,11 +206,12 @@ class Run:
         started = time.perf_counter()
         try:
             completion = await client.chat(messages, schema=schema, **options)
-        except MinionsError as exc:
+        except Exception as exc:  # metered and recorded whatever it was, then raised
             self._intervals[role].append((started, time.perf_counter()))
-            self.usage[role] += Usage(calls=1)
+            failed = failed_usage(exc)
+            self.usage[role] += failed
             if record:
-                self._record(role, purpose, round, prompt, "", Usage(calls=1), 0.0, str(exc))
+                self._record(role, purpose, round, prompt, "", failed, 0.0, str(exc))
             raise
         self._intervals[role].append((started, time.perf_counter()))
         self.usage[role] += completion.usage

@@ -16,6 +16,21 @@ from tests.protocols.helpers import CODE_ALL_CHUNKS, job_reply, remote_script
 
 EXAMPLE = str(EXAMPLES / "3m-2018-10k-pages-45-64.txt")
 runner = CliRunner()
+ASK_JSON = [
+    "ask",
+    EXAMPLE,
+    "-q",
+    "What was 3M's capital expenditure in 2018?",
+    "--json",
+    "--local",
+    "scripted:local",
+    "--remote",
+    "scripted:remote",
+    "--price-as",
+    "openai:gpt-4o",
+    "-o",
+    "max_rounds=1",
+]
 
 
 @pytest.fixture
@@ -44,21 +59,7 @@ def test_protocols_lists_every_protocol_with_options():
 def test_ask_json_prints_a_result_cheaper_than_remote_only(scripted):
     out = runner.invoke(
         app_cli,
-        [
-            "ask",
-            EXAMPLE,
-            "-q",
-            "What was 3M's capital expenditure in 2018?",
-            "--json",
-            "--local",
-            "scripted:local",
-            "--remote",
-            "scripted:remote",
-            "--price-as",
-            "openai:gpt-4o",
-            "-o",
-            "max_rounds=1",
-        ],
+        ASK_JSON,
     )
     assert out.exit_code == 0, out.output
     result = Result.from_json(out.stdout)
@@ -186,9 +187,7 @@ def test_ask_json_prints_the_result_when_the_local_model_fails(scripted):
     )
     out = runner.invoke(
         app_cli,
-        ["ask", EXAMPLE, "-q", "What was 3M's capex in 2018?", "--json", "--local",
-         "scripted:local", "--remote", "scripted:remote", "--price-as", "openai:gpt-4o",
-         "-o", "max_rounds=1"],  # fmt: skip
+        ASK_JSON,
     )
     assert out.exit_code == 1
     assert "Traceback" not in out.output

@@ -174,8 +174,14 @@ def test_helpers_run_in_the_restricted_world() -> None:
 
 def test_scope_without_all_exports_its_public_functions() -> None:
     # minions.tokens has no __all__: its public non-module names are injected
-    assert call("def f(text):\n    return approx_tokens(text)\n", kwargs={"text": "a b c"},
-                helpers="minions.tokens") == 3  # fmt: skip
+    assert (
+        call(
+            "def f(text):\n    return approx_tokens(text)\n",
+            kwargs={"text": "a b c"},
+            helpers="minions.tokens",
+        )
+        == 3
+    )
 
 
 CHILD_FACTS = """
@@ -197,8 +203,9 @@ def f():
 
 def test_child_is_isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
-    facts = asyncio.run(sandbox.run_async(CHILD_FACTS, "f", {}, helpers=SCOPE,
-                                          _layers_off_for_tests=True))  # fmt: skip
+    facts = asyncio.run(
+        sandbox.run_async(CHILD_FACTS, "f", {}, helpers=SCOPE, _layers_off_for_tests=True)
+    )
     assert facts["env"] == ["LANG", "PATH"]
     assert not Path(facts["cwd"]).exists(), "the child's temp dir must be deleted"
     assert facts["uid"] == (65534 if os.geteuid() == 0 else os.getuid())
@@ -249,8 +256,14 @@ def test_name_error_lists_the_available_builtins() -> None:
 
 
 def test_errors_are_minions_errors() -> None:
-    for error in (SandboxViolation, SandboxTimeout, SandboxMemoryError, SandboxCodeError,
-                  SandboxOutputError, SandboxCrash):  # fmt: skip
+    for error in (
+        SandboxViolation,
+        SandboxTimeout,
+        SandboxMemoryError,
+        SandboxCodeError,
+        SandboxOutputError,
+        SandboxCrash,
+    ):
         assert issubclass(error, SandboxError)
     assert issubclass(SandboxError, MinionsError)
 

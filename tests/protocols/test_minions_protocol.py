@@ -368,7 +368,7 @@ async def test_jobs_naming_text_outside_the_chunks_are_refused(job):
     remote = remote_script(
         code=[code], plan={"tasks": [{"task": "Revenue?"}]}, final={"answer": "$4.2 billion"}
     )
-    result, local = await run_minions(remote, max_rounds=1, max_code_attempts=1)
+    result, _ = await run_minions(remote, max_rounds=1, max_code_attempts=1)
     assert result.status == "answered"
     assert "code attempt 1/1 failed: prepare_jobs" in result.rounds[0].notes[0]
     assert "fell back to a JSON plan" in result.rounds[0].notes[-1]
