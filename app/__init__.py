@@ -1,4 +1,4 @@
-"""The Streamlit demo of minions: ``minions app`` (see :func:`app.launch.launch`) or
+"""The Streamlit demo of minions: ``minions app`` (see :func:`minions.app.launch.launch`) or
 ``streamlit run app/streamlit_app.py``.
 
 The page lives in ``streamlit_app.py``; the parts it is made of (the background run,

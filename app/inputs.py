@@ -16,7 +16,7 @@ from minions.errors import DocumentError
 
 logger = logging.getLogger(__name__)
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = Path(__file__).parent.parent / "examples"  # minions/examples
 UPLOAD_TYPES = ["pdf", "txt", "md", "markdown", "html", "htm"]
 SOURCES = ["bundled example", "upload files", "paste text"]
 

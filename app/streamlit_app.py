@@ -2,12 +2,13 @@
 local and remote models collaborate, and see what it cost.
 
 Run it with ``minions app`` or ``streamlit run app/streamlit_app.py``. A run goes on in
-a background thread (:class:`app.runner.RunHandle`); a fragment polls it twice a
+a background thread (:class:`minions.app.runner.RunHandle`); a fragment polls it twice a
 second for the live view, so the page stays responsive and Stop cancels cleanly.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable
@@ -16,22 +17,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-if __package__ in (None, ""):
-    # `streamlit run app/streamlit_app.py` puts app/ itself first on sys.path; the
-    # directory above it is where the `app` package can be imported from
-    _root = str(Path(__file__).resolve().parent.parent)
-    if _root not in sys.path:
-        sys.path.insert(0, _root)
+if __package__ in (None, "") and importlib.util.find_spec("minions") is None:
+    # `streamlit run app/streamlit_app.py` from a checkout that is not installed: the
+    # checkout's root is where the `minions` package can be imported from
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import streamlit as st
 
-from app import choices, inputs, views
-from app.options import render_options
-from app.runner import RunHandle, RunInfo
 from minions.api import ask_async
+from minions.app import choices, inputs, views
+from minions.app.options import render_options
+from minions.app.runner import RunHandle, RunInfo
 from minions.documents import Document
 from minions.errors import MinionsError
-from protocols.base import available, get_protocol, make_config
+from minions.protocol import available, get_protocol, make_config
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app.runner import RunHandle
+from minions.app.runner import RunHandle
 from minions.events import JobDone, JobsPlanned, LocalCall, RemoteCall
 from minions.pricing import format_usd
 from minions.types import Result, Usage

@@ -53,7 +53,7 @@ def main() -> None:
             "prepare_jobs",
             {"chunks": chunks, "previous_jobs": []},
             timeout_s=30,
-            helpers="protocols.sandbox_scope",
+            helpers="minions.protocols.sandbox_scope",
         )
         times.append(time.perf_counter() - started)
     print(f"{args.calls} calls, {len(jobs)} jobs each")

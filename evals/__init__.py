@@ -1,10 +1,10 @@
 """Evaluations: protocols on FinanceBench, LongHealth and QASPER, accuracy against cost.
 
-- :mod:`evals.datasets`: examples of (id, question, documents, gold, metadata);
-- :mod:`evals.scoring`: scores that say how they were decided;
-- :mod:`evals.runner`: one JSONL row per (example, protocol), resumable;
-- :mod:`evals.report`: ``report.md`` and ``cost_vs_accuracy.png`` of a run folder;
-- :mod:`evals.cli`: ``minions eval`` and ``minions eval report``.
+- :mod:`minions.evals.datasets`: examples of (id, question, documents, gold, metadata);
+- :mod:`minions.evals.scoring`: scores that say how they were decided;
+- :mod:`minions.evals.runner`: one JSONL row per (example, protocol), resumable;
+- :mod:`minions.evals.report`: ``report.md`` and ``cost_vs_accuracy.png`` of a run folder;
+- :mod:`minions.evals.cli`: ``minions eval`` and ``minions eval report``.
 """
 
 from __future__ import annotations

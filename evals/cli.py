@@ -321,5 +321,11 @@ def report(
     _stdout().print(f"wrote {markdown} and {image}", highlight=False, soft_wrap=True)
 
 
-if __name__ == "__main__":  # `python -m evals.cli ...` before `minions eval` is wired
+def register(cli: typer.Typer) -> None:
+    """Add ``minions eval`` to the ``minions`` command (entry-point group
+    ``minions.commands``)."""
+    cli.add_typer(eval_app, name="eval")
+
+
+if __name__ == "__main__":  # `python -m minions.evals.cli ...`
     eval_app()

@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import minions
 from minions.clients import Client, get_client
 from minions.errors import ConfigurationError
+from minions.protocol import get_protocol, parse_option
 from minions.types import Result, RunStatus, Usage
-from protocols.base import get_protocol, parse_option
 
 from .datasets import DatasetName, Example, load_examples
 from .scoring import Judge, Score, score_example

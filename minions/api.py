@@ -62,7 +62,7 @@ async def ask_async(
     ``local`` defaults to the ``qwen2.5-coder-0.5b`` offline pack; ``remote`` to
     :func:`default_remote`. See ``minions protocols`` for each protocol's options.
     """
-    from protocols.base import get_protocol  # the registry; protocols depend on the core
+    from minions.protocol import get_protocol  # the registry; protocols depend on the core
 
     strategy = get_protocol(protocol)(**config)
     docs = as_documents(documents)

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from minions import models
 from minions.errors import MinionsError
+from minions.plugins import registered
 from minions.types import Result
 
 app = typer.Typer(
@@ -34,6 +35,9 @@ app.add_typer(models_app, name="models")
 
 console = Console()
 err_console = Console(stderr=True)
+
+#: entry-point group of the packages that add commands: ``name = "pkg.module:register"``
+COMMANDS_GROUP = "minions.commands"
 
 
 def fail(message: str) -> NoReturn:
@@ -113,7 +117,7 @@ def models_pull(
 
 def _parse_options(pairs: list[str]) -> dict[str, object]:
     """``--option key=value`` pairs (values read as JSON when they parse)."""
-    from protocols.base import parse_option
+    from minions.protocol import parse_option
 
     try:
         return dict(parse_option(pair) for pair in pairs)
@@ -124,7 +128,7 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 @app.command("protocols")
 def protocols_list() -> None:
     """List every registered protocol with its options and defaults."""
-    from protocols.base import available, describe_options, get_protocol
+    from minions.protocol import available, describe_options, get_protocol
 
     for name in available():
         cls = get_protocol(name)
@@ -229,7 +233,7 @@ def ask(
         raise typer.Exit(1)
 
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).parent / "examples"  # package data (a symlink in the checkout)
 DEMO_OPTIONS: dict[str, object] = {
     "max_rounds": 1,
     "num_tasks_per_round": 1,
@@ -275,35 +279,22 @@ def demo(
         raise typer.Exit(1)
 
 
-@app.command("app")
-def run_app(
-    port: Annotated[
-        int | None, typer.Option(help="port (default: the first free from 8501)")
-    ] = None,
-    address: Annotated[str, typer.Option(help="address to listen on")] = "localhost",
-    open_browser: Annotated[bool, typer.Option("--open", help="open a browser tab")] = False,
-) -> None:
-    """Start the Streamlit app and print its URL."""
-    try:
-        from app.launch import launch
-
-        status = launch(port=port, address=address, open_browser=open_browser)
-    except MinionsError as exc:
-        fail(str(exc))
-    raise typer.Exit(status)
+def _register_commands() -> None:
+    """Commands of other packages (the app and the evals among them), registered under
+    the entry-point group ``minions.commands`` exactly as a third party's would be:
+    each entry point is a function that takes the ``minions`` Typer app and adds to it.
+    A package whose optional dependencies are missing adds nothing."""
+    log = logging.getLogger(__name__)
+    for entry in registered(COMMANDS_GROUP).values():
+        try:
+            register = entry.load()
+        except ImportError as exc:
+            log.debug("commands of %s unavailable: %s", entry.value, exc)
+            continue
+        register(app)
 
 
-def _mount_evals() -> None:
-    """``minions eval`` comes from the evals package (it depends on protocols)."""
-    try:
-        from evals.cli import eval_app
-    except ImportError as exc:  # evals not installed next to minions
-        logging.getLogger(__name__).debug("minions eval unavailable: %s", exc)
-        return
-    app.add_typer(eval_app, name="eval")
-
-
-_mount_evals()
+_register_commands()
 
 
 def main() -> None:

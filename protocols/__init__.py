@@ -1,5 +1,5 @@
-"""Swappable local-remote collaboration strategies; see :mod:`protocols.base`."""
+"""Swappable local-remote collaboration strategies; see :mod:`minions.protocol`."""
 
-from protocols.base import Protocol, ProtocolConfig, available, describe_options, get_protocol
+from minions.protocol import Protocol, ProtocolConfig, available, describe_options, get_protocol
 
 __all__ = ["Protocol", "ProtocolConfig", "available", "describe_options", "get_protocol"]

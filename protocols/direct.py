@@ -9,8 +9,8 @@ from pydantic import Field
 from minions.clients import Client
 from minions.clients.base import approx_message_tokens
 from minions.errors import ContextWindowExceeded
-from protocols.base import Protocol, ProtocolConfig
-from protocols.run import Role, Run, direct_messages
+from minions.protocol import Protocol, ProtocolConfig
+from minions.run import Role, Run, direct_messages
 
 
 class DirectConfig(ProtocolConfig):

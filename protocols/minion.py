@@ -14,10 +14,10 @@ from pydantic import BaseModel, Field
 
 from minions.clients.base import approx_message_tokens
 from minions.errors import ContextWindowExceeded
+from minions.protocol import Protocol, ProtocolConfig
+from minions.protocols.prompts import render
+from minions.run import Run, render_documents, render_metadata
 from minions.types import Message
-from protocols.base import Protocol, ProtocolConfig
-from protocols.prompts import render
-from protocols.run import Run, render_documents, render_metadata
 
 
 class MinionConfig(ProtocolConfig):

@@ -34,11 +34,11 @@ from minions.errors import (
     first_error,
 )
 from minions.events import JobDone, JobsPlanned, PlannedJob, RoundFinished
+from minions.protocol import Protocol, ProtocolConfig
+from minions.protocols.prompts import render
 from minions.retrieval import rank_chunks
+from minions.run import Run, failed_usage, render_metadata
 from minions.types import ChunkRef, JobOutput, JobRecord, Message, Round
-from protocols.base import Protocol, ProtocolConfig
-from protocols.prompts import render
-from protocols.run import Run, failed_usage, render_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -325,7 +325,7 @@ class _Rounds:
                     "prepare_jobs",
                     kwargs,
                     timeout_s=self.config.sandbox_timeout_s,
-                    helpers="protocols.sandbox_scope",
+                    helpers="minions.protocols.sandbox_scope",
                     allow_unsafe=self.config.allow_unsafe_code_sandbox,
                 )
                 return _validate_manifests(value, chunks)

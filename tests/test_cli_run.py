@@ -157,23 +157,23 @@ def test_demo_compares_with_the_expected_answer(monkeypatch):
 
 
 def test_app_command_launches_streamlit(monkeypatch):
-    import app.launch
+    import minions.app.launch
 
     calls = []
-    monkeypatch.setattr(app.launch, "launch", lambda **kw: calls.append(kw) or 0)
+    monkeypatch.setattr(minions.app.launch, "launch", lambda **kw: calls.append(kw) or 0)
     out = runner.invoke(app_cli, ["app", "--port", "8123"])
     assert out.exit_code == 0, out.output
     assert calls == [{"port": 8123, "address": "localhost", "open_browser": False}]
 
 
 def test_app_command_reports_launch_errors(monkeypatch):
-    import app.launch
+    import minions.app.launch
     from minions.errors import ConfigurationError
 
     def busy(**kw):
         raise ConfigurationError("port 8123 is in use; pass --port with a free one")
 
-    monkeypatch.setattr(app.launch, "launch", busy)
+    monkeypatch.setattr(minions.app.launch, "launch", busy)
     out = runner.invoke(app_cli, ["app", "--port", "8123"])
     assert out.exit_code == 1
     assert "port 8123 is in use" in out.output

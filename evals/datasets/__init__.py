@@ -155,7 +155,7 @@ def dataset_module(name: str) -> ModuleType:
     """The module of dataset ``name``."""
     if name not in DATASETS:
         raise ConfigurationError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return importlib.import_module(f"evals.datasets.{name}")
+    return importlib.import_module(f"minions.evals.datasets.{name}")
 
 
 def select_ids(

@@ -36,7 +36,7 @@ from websockets.sync.client import ClientConnection, connect
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from app.launch import free_port, streamlit_command  # noqa: E402
+from minions.app.launch import free_port, streamlit_command  # noqa: E402
 
 logger = logging.getLogger("browser_check")
 

@@ -14,17 +14,17 @@ pytest.importorskip("streamlit", reason="the app needs pip install 'minions[app]
 from pydantic import BaseModel, Field
 from streamlit.testing.v1 import AppTest
 
-from app import launch
-from app.choices import ModelChoice, load_factory
-from app.inputs import bundled_examples, load_upload
-from app.options import option_fields
-from app.runner import RunHandle, RunInfo
-from app.views import job_rows, tally
 from minions.api import ask
+from minions.app import launch
+from minions.app.choices import ModelChoice, load_factory
+from minions.app.inputs import bundled_examples, load_upload
+from minions.app.options import option_fields
+from minions.app.runner import RunHandle, RunInfo
+from minions.app.views import job_rows, tally
 from minions.documents import load_document
 from minions.errors import ConfigurationError, DocumentError
 from minions.events import Recorder
-from protocols.minions import MinionsConfig
+from minions.protocols.minions import MinionsConfig
 
 from .scripted_clients import EVIDENCE, make_client
 
@@ -71,7 +71,7 @@ def _options_page() -> None:
     import streamlit as st
     from pydantic import BaseModel, Field
 
-    from app.options import render_options
+    from minions.app.options import render_options
 
     class Config(BaseModel):
         rounds: int = Field(default=2, ge=1)

@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("streamlit", reason="the app needs pip install 'minions[app]'")
 from streamlit.testing.v1 import AppTest
 
-from app.inputs import bundled_examples
 from minions import models
+from minions.app.inputs import bundled_examples
 from minions.documents import load_document
 
 from .scripted_clients import ANSWER, EVIDENCE

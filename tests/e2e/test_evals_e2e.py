@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from evals.cli import eval_app
-from evals.datasets import SHARED_DATA
-from evals.runner import RESULTS
+from minions.evals.cli import eval_app
+from minions.evals.datasets import SHARED_DATA
+from minions.evals.runner import RESULTS
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.datasets import SHARED_DATA
+from minions.evals.datasets import SHARED_DATA
 
 FINANCEBENCH = SHARED_DATA / "financebench"
 MEDICAL = SHARED_DATA / "medical" / "records_qa.json"

@@ -11,11 +11,11 @@ import typer
 from eval_helpers import needs_medical
 from typer.testing import CliRunner
 
-import evals.runner
-from evals.cli import eval_app
-from evals.runner import RESULTS, RUN_INFO
+import minions.evals.runner
 from minions.clients import Client
 from minions.clients.scripted import ScriptedClient
+from minions.evals.cli import eval_app
+from minions.evals.runner import RESULTS, RUN_INFO
 
 WIDE = {"COLUMNS": "200"}
 
@@ -36,7 +36,7 @@ def scripted_models(monkeypatch: pytest.MonkeyPatch) -> dict[str, ScriptedClient
         assert isinstance(spec, str)
         return made[spec]
 
-    monkeypatch.setattr(evals.runner, "get_client", get_client)
+    monkeypatch.setattr(minions.evals.runner, "get_client", get_client)
     return made
 
 
@@ -143,7 +143,7 @@ def test_a_local_remote_without_price_as_is_noted(
         "scripted:local": ScriptedClient("local", replies=lambda m: "A", local=True),
         "llamacpp:qwen2.5-coder-1.5b": ScriptedClient("stand-in", replies=lambda m: "B"),
     }
-    monkeypatch.setattr(evals.runner, "get_client", lambda spec, **kw: made[spec])
+    monkeypatch.setattr(minions.evals.runner, "get_client", lambda spec, **kw: made[spec])
     args = ["--dataset", "longhealth", "--ids", "patient_01/q1", "--protocols", "remote_only"]
     args += ["--local", "scripted:local", "--context", "texts:1"]
     result = invoke(*args, "--remote", "llamacpp:qwen2.5-coder-1.5b", "--out", str(tmp_path / "a"))
@@ -177,8 +177,8 @@ def test_mounted_eval_without_a_dataset_is_a_usage_error() -> None:
 
 
 def test_a_narrow_terminal_gets_the_headline_columns() -> None:
-    from evals.cli import results_table
-    from evals.report import GroupStats
+    from minions.evals.cli import results_table
+    from minions.evals.report import GroupStats
 
     group = GroupStats(
         dataset="longhealth", protocol="minions", n=2, decided=2, correct=1, accuracy=0.5,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from eval_helpers import FINANCEBENCH, MEDICAL, QASPER_FIXTURE, needs_financebench, needs_medical
 
-from evals.datasets import (
+from minions.errors import ConfigurationError
+from minions.evals.datasets import (
     ChoiceGold,
     Entry,
     FinanceGold,
@@ -20,7 +21,6 @@ from evals.datasets import (
     parse_context,
     select_ids,
 )
-from minions.errors import ConfigurationError
 from minions.tokens import approx_tokens
 
 # --- FinanceBench ----------------------------------------------------------------------

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from evals.report import PLOT, REPORT, bootstrap_ci, build_report, summarize, write_report
-from evals.runner import RESULTS, RUN_INFO, EvalRow, EvalSettings, RunInfo
-from evals.scoring import Score
 from minions.errors import ConfigurationError
+from minions.evals.report import PLOT, REPORT, bootstrap_ci, build_report, summarize, write_report
+from minions.evals.runner import RESULTS, RUN_INFO, EvalRow, EvalSettings, RunInfo
+from minions.evals.scoring import Score
 from minions.types import Usage
 
 

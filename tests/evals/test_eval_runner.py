@@ -13,8 +13,10 @@ import pytest
 from eval_helpers import needs_financebench, needs_medical
 from pydantic import BaseModel
 
-from evals.report import summarize
-from evals.runner import (
+from minions.clients.scripted import ScriptedClient
+from minions.errors import AuthenticationError, ConfigurationError
+from minions.evals.report import summarize
+from minions.evals.runner import (
     RESULTS,
     RUN_INFO,
     EvalRow,
@@ -23,8 +25,6 @@ from evals.runner import (
     read_rows,
     run_eval,
 )
-from minions.clients.scripted import ScriptedClient
-from minions.errors import AuthenticationError, ConfigurationError
 from minions.types import Completion, Message
 
 SETTINGS = EvalSettings(

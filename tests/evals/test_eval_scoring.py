@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from evals.datasets import ChoiceGold, Example, FinanceGold, ReferenceGold
-from evals.scoring import (
+from minions.clients.scripted import ScriptedClient
+from minions.documents import Document
+from minions.errors import TransientProviderError
+from minions.evals.datasets import ChoiceGold, Example, FinanceGold, ReferenceGold
+from minions.evals.scoring import (
     Judge,
     Score,
     figures,
@@ -17,9 +20,6 @@ from evals.scoring import (
     token_f1,
     wants_judge,
 )
-from minions.clients.scripted import ScriptedClient
-from minions.documents import Document
-from minions.errors import TransientProviderError
 
 CAPEX = "What is the FY2018 capital expenditure amount (in USD millions) for 3M?"
 DIVIDENDS = "How much (in USD billions) did American Water Works pay out in cash dividends?"

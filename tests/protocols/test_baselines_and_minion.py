@@ -7,9 +7,9 @@ import pytest
 from minions.clients.scripted import ScriptedClient
 from minions.errors import ConfigurationError
 from minions.events import JsonlLog, Recorder
-from protocols.base import available, describe_options, get_protocol
-from protocols.direct import LocalOnly, RemoteOnly
-from protocols.minion import Minion
+from minions.protocol import available, describe_options, get_protocol
+from minions.protocols.direct import LocalOnly, RemoteOnly
+from minions.protocols.minion import Minion
 
 from .helpers import REPORT, remote_script, total_usage
 
@@ -173,8 +173,8 @@ async def test_remote_only_estimate_is_calibrated_to_the_remote_tokenizer():
 
 
 async def test_a_user_protocol_needs_only_answer():
+    from minions.protocol import Protocol
     from minions.types import Message
-    from protocols.base import Protocol
 
     class AskTwice(Protocol):
         name = "ask_twice"

@@ -9,9 +9,9 @@ import pytest
 from minions.clients.scripted import ScriptedClient, ScriptedReply
 from minions.errors import AuthenticationError, ProviderError, TransientProviderError
 from minions.events import Recorder
+from minions.protocols.minions import MinionS, extract_code
 from minions.spans import char_spans
 from minions.types import Message, Usage
-from protocols.minions import MinionS, extract_code
 
 from .helpers import (
     CODE_ALL_CHUNKS,
@@ -283,7 +283,7 @@ def test_extract_code(text):
 
 def test_local_prompt_is_chunk_first():
     # guard for the prompt-cache ordering of the template itself
-    from protocols.prompts import render
+    from minions.protocols.prompts import render
 
     text = render("minions_job", doc="d", pages="p. 1", text="CHUNK", task="TASK", advice="")
     assert text.index("CHUNK") < text.index("TASK")

@@ -31,12 +31,12 @@ from minions.events import (
     as_events,
 )
 from minions.pricing import price
+from minions.prompts import render
 from minions.tokens import approx_tokens
 from minions.types import Completion, Cost, Message, Result, Round, RunStatus, Timings, Turn, Usage
-from protocols.prompts import render
 
 if TYPE_CHECKING:
-    from protocols.base import Protocol
+    from minions.protocol import Protocol
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from minions.documents import Document
 from minions.errors import ConfigurationError
 from minions.events import Events, Sink
 from minions.plugins import load, registered
+from minions.run import Run
 from minions.types import Result
-from protocols.run import Run
 
 GROUP = "minions.protocols"
 
