@@ -33,6 +33,8 @@ __all__ = [
     "CHUNKERS",
     "Chunk",
     "chunk",
+    "chunker_options",
+    "describe_chunkers",
     "chunk_by_chars",
     "chunk_by_pages",
     "chunk_by_paragraphs",
@@ -100,13 +102,8 @@ def chunk_by_sections(doc: Document | str, max_chars: int = 8000) -> list[Chunk]
     return _chunks(doc, spans.section_spans, max_chars=max_chars)
 
 
-CHUNKERS: dict[str, Callable[..., list[Chunk]]] = {
-    "pages": chunk_by_pages,
-    "chars": chunk_by_chars,
-    "tokens": chunk_by_tokens,
-    "paragraphs": chunk_by_paragraphs,
-    "sections": chunk_by_sections,
-}
+#: The chunker registry (:data:`minions.spans.CHUNKERS`): name, unit, function, description.
+CHUNKERS = spans.CHUNKERS
 
 
 def chunk(
@@ -122,7 +119,7 @@ def chunk(
         raise ConfigurationError(
             f"Unknown chunking method {method!r}; choose one of: {', '.join(CHUNKERS)}"
         )
-    parameters = list(inspect.signature(chunker).parameters)[1:]
+    parameters = chunker_options(method)
     if size is not None:
         options[parameters[0]] = size
     unknown = sorted(set(options) - set(parameters))
@@ -131,7 +128,23 @@ def chunk(
             f"Chunking method {method!r} has no option {', '.join(unknown)}; "
             f"its options are: {', '.join(parameters)}"
         )
-    return chunker(doc, **options)
+    return _chunks(doc, chunker.cut, **options)
+
+
+def chunker_options(method: str) -> list[str]:
+    """The options of a registered chunker, its size first (``["size", "overlap"]``)."""
+    return list(inspect.signature(CHUNKERS[method].cut).parameters)[1:]
+
+
+def describe_chunkers() -> str:
+    """One line per chunker for prompts: the sandbox helper, its options with their
+    defaults, and what it does."""
+    lines = []
+    for name, c in CHUNKERS.items():
+        parameters = list(inspect.signature(c.cut).parameters.values())[1:]
+        options = ", ".join(f"{p.name}={p.default!r}" for p in parameters)
+        lines.append(f"- chunk_by_{name}(chunk, {options}): {c.description}")
+    return "\n".join(lines)
 
 
 # helpers ------------------------------------------------------------------------------

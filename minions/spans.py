@@ -13,7 +13,7 @@ import re
 from bisect import bisect_right
 
 # typing, not collections.abc: the sandbox child allows typing and no submodules
-from typing import Callable, Iterable, Iterator  # noqa: UP035
+from typing import Callable, Iterable, Iterator, NamedTuple  # noqa: UP035
 
 from minions.tokens import approx_tokens
 
@@ -21,6 +21,34 @@ Span = tuple[int, int]
 Measure = Callable[[str, int, int], int]  # (text, start, end) -> size of text[start:end]
 
 PAGE_BREAK = "\f"
+Cut = Callable[..., list[Span]]  # (text, size-like option, ...) -> spans
+
+
+class Chunker(NamedTuple):
+    """A registered way to cut text: its ``name`` in configs and prompts, the ``unit``
+    its first option (the size) counts, the function, and a line for listings."""
+
+    name: str
+    unit: str
+    cut: Cut
+    description: str
+
+
+#: Every chunker by name. The chunkers of :mod:`minions.chunking`, the MinionS
+#: ``chunking`` option, the sandbox helpers ``chunk_by_<name>`` and the prompt text
+#: that lists them are all made from this; adding a chunker is one function here and
+#: its ``@chunker`` line.
+CHUNKERS: dict[str, Chunker] = {}
+
+
+def chunker(name: str, unit: str, description: str) -> Callable[[Cut], Cut]:
+    """Register the decorated function as the chunker ``name``."""
+
+    def register(cut: Cut) -> Cut:
+        CHUNKERS[name] = Chunker(name, unit, cut, description)
+        return cut
+
+    return register
 
 _NON_SPACE = re.compile(r"\S")
 _SPACE = re.compile(r"\s")
@@ -53,6 +81,7 @@ def page_of(offsets: list[int], at: int) -> int:
     return bisect_right(offsets, at)
 
 
+@chunker("pages", "pages", "whole pages, pages_per_chunk of them a chunk")
 def page_spans(text: str, pages_per_chunk: int = 1) -> list[Span]:
     """``pages_per_chunk`` pages a chunk; pages with no text make no chunk."""
     check_positive("pages_per_chunk", pages_per_chunk)
@@ -61,6 +90,7 @@ def page_spans(text: str, pages_per_chunk: int = 1) -> list[Span]:
     return _trimmed(text, zip(starts, ends, strict=True))
 
 
+@chunker("chars", "characters", "at most size characters, cut between words")
 def char_spans(text: str, size: int = 4000, overlap: int = 0) -> list[Span]:
     """Chunks of at most ``size`` characters; each repeats up to ``overlap`` characters
     (whole words) of the one before."""
@@ -68,6 +98,7 @@ def char_spans(text: str, size: int = 4000, overlap: int = 0) -> list[Span]:
     return _trimmed(text, _windows(text, 0, len(text), size, overlap, _char_count, 1))
 
 
+@chunker("tokens", "tokens", "at most size tokens (approximate), cut between words")
 def token_spans(text: str, size: int = 1000, overlap: int = 0) -> list[Span]:
     """Chunks of at most ``size`` tokens by ``approx_tokens``; each repeats up to
     ``overlap`` tokens (whole words) of the one before."""
@@ -76,6 +107,7 @@ def token_spans(text: str, size: int = 1000, overlap: int = 0) -> list[Span]:
     return _trimmed(text, _windows(text, 0, len(text), size, overlap, _token_count, 4))
 
 
+@chunker("paragraphs", "characters", "paragraphs packed into at most max_chars")
 def paragraph_spans(text: str, max_chars: int = 4000) -> list[Span]:
     """Consecutive paragraphs (split at blank lines and page breaks) packed into chunks
     of at most ``max_chars``; a longer paragraph is split like ``char_spans``."""
@@ -83,6 +115,7 @@ def paragraph_spans(text: str, max_chars: int = 4000) -> list[Span]:
     return _trimmed(text, _pack(text, _paragraphs(text, 0, len(text)), max_chars))
 
 
+@chunker("sections", "characters", "one section (heading to heading), at most max_chars")
 def section_spans(text: str, max_chars: int = 8000) -> list[Span]:
     """One chunk a section, each starting at a heading: a Markdown heading, a numbered
     part of a report ("PART II", "Item 7.") or a short line in capitals. A section

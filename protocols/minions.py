@@ -20,12 +20,12 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from minions import sandbox
-from minions.chunking import Chunk, chunk
+from minions.chunking import CHUNKERS, Chunk, chunk, describe_chunkers
 from minions.errors import (
     AuthenticationError,
     ContextWindowExceeded,
@@ -42,7 +42,10 @@ from minions.types import ChunkRef, JobOutput, JobRecord, Message, Round
 
 logger = logging.getLogger(__name__)
 
-Chunking = Literal["pages", "chars", "tokens", "paragraphs", "sections"]
+if TYPE_CHECKING:
+    Chunking = str
+else:  # one choice per registered chunker (minions.spans.CHUNKERS)
+    Chunking = Literal[tuple(CHUNKERS)]
 
 
 class MinionsConfig(ProtocolConfig):
@@ -303,6 +306,7 @@ class _Rounds:
                     context=self.context(chunks),
                     num_tasks=self.config.num_tasks_per_round,
                     max_jobs=self.config.max_jobs_per_round,
+                    chunkers=describe_chunkers(),
                 )
             ),
         ]

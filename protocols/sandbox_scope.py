@@ -18,16 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from minions.spans import char_spans, page_spans, paragraph_spans, section_spans, token_spans
+from minions.spans import CHUNKERS, Chunker
 
-__all__ = [
-    "JobManifest",
-    "chunk_by_chars",
-    "chunk_by_pages",
-    "chunk_by_paragraphs",
-    "chunk_by_sections",
-    "chunk_by_tokens",
-]
 
 PIECE_KEYS = ("id", "doc", "page_start", "page_end", "text", "start", "end")
 
@@ -42,12 +34,12 @@ class Data(dict):
             raise AttributeError(f"no field {name!r}; the fields are {', '.join(self)}") from None
 
 
-def _pieces(chunk: Any, cut: Any, **options: Any) -> list[Data]:
+def _pieces(chunk: Any, cut: Any, *args: Any, **options: Any) -> list[Data]:
     if not isinstance(chunk, dict) or any(key not in chunk for key in PIECE_KEYS):
         raise TypeError("pass one of the chunks (or a piece a chunk_by_* helper returned)")
     text = chunk["text"]
     pieces = []
-    for start, end in cut(text, **options):
+    for start, end in cut(text, *args, **options):
         pieces.append(
             Data(
                 id=chunk["id"],
@@ -62,29 +54,24 @@ def _pieces(chunk: Any, cut: Any, **options: Any) -> list[Data]:
     return pieces
 
 
-def chunk_by_pages(chunk: Any, pages_per_chunk: int = 1) -> list[Data]:
-    """The chunk's pages, ``pages_per_chunk`` a piece."""
-    return _pieces(chunk, page_spans, pages_per_chunk=pages_per_chunk)
+def _helper(c: Chunker) -> Any:
+    def helper(chunk: Any, *args: Any, **options: Any) -> list[Data]:
+        return _pieces(chunk, c.cut, *args, **options)
+
+    helper.__name__ = helper.__qualname__ = f"chunk_by_{c.name}"
+    helper.__doc__ = f"Pieces of a chunk: {c.description}."
+    return helper
 
 
-def chunk_by_chars(chunk: Any, size: int = 4000, overlap: int = 0) -> list[Data]:
-    """Pieces of at most ``size`` characters, cut between words."""
-    return _pieces(chunk, char_spans, size=size, overlap=overlap)
+#: ``chunk_by_<name>`` for every registered chunker, made from the registry
+HELPERS = {f"chunk_by_{name}": _helper(c) for name, c in CHUNKERS.items()}
 
 
-def chunk_by_tokens(chunk: Any, size: int = 1000, overlap: int = 0) -> list[Data]:
-    """Pieces of at most ``size`` (approximate) tokens, cut between words."""
-    return _pieces(chunk, token_spans, size=size, overlap=overlap)
-
-
-def chunk_by_paragraphs(chunk: Any, max_chars: int = 4000) -> list[Data]:
-    """Paragraphs packed into pieces of at most ``max_chars``."""
-    return _pieces(chunk, paragraph_spans, max_chars=max_chars)
-
-
-def chunk_by_sections(chunk: Any, max_chars: int = 8000) -> list[Data]:
-    """One piece a section (from one heading to the next), at most ``max_chars``."""
-    return _pieces(chunk, section_spans, max_chars=max_chars)
+def __getattr__(name: str) -> Any:  # the helpers are attributes of this module
+    try:
+        return HELPERS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 def JobManifest(chunk: Any, task_id: int, task: str, advice: str = "") -> dict[str, Any]:
@@ -99,6 +86,9 @@ def JobManifest(chunk: Any, task_id: int, task: str, advice: str = "") -> dict[s
         "task": task,
         "advice": advice,
     }
+
+
+__all__ = ["JobManifest", *HELPERS]
 
 
 def sandbox_decode(kwargs: dict[str, Any]) -> dict[str, Any]:

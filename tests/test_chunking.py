@@ -131,7 +131,7 @@ def test_bad_arguments_raise_clear_errors(call, message: str) -> None:
 
 def test_blank_documents_have_no_chunks() -> None:
     blank = Document.from_pages(["", " \n "], name="blank")
-    assert all(fn(blank) == [] for fn in CHUNKERS.values())
+    assert all(chunk(blank, name) == [] for name in CHUNKERS)
 
 
 def test_importing_chunking_stays_light() -> None:
@@ -241,3 +241,38 @@ def test_every_financebench_document_is_covered_by_the_chunkers() -> None:
             tokens = chunk_by_tokens(doc, 1000, 100)
             assert_chunk_invariants(doc, tokens, size=1000, measure=approx_tokens, overlap=100)
             assert_chunk_invariants(doc, chunk_by_sections(doc, 8000), size=8000)
+
+
+def test_a_registered_chunker_reaches_chunk_the_prompt_and_the_sandbox(monkeypatch):
+    from minions import spans
+    from minions.chunking import describe_chunkers
+
+    def line_spans(text: str, lines_per_chunk: int = 1) -> list[spans.Span]:
+        starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+        return [(s, s + len(text[s:].split("\n")[0])) for s in starts[::lines_per_chunk]]
+
+    monkeypatch.setitem(
+        spans.CHUNKERS, "lines", spans.Chunker("lines", "lines", line_spans, "one line a chunk")
+    )
+    assert [c.text for c in chunk("a\nb", "lines")] == ["a", "b"]
+    assert "- chunk_by_lines(chunk, lines_per_chunk=1): one line a chunk" in describe_chunkers()
+
+
+def test_the_sandbox_helpers_are_made_from_the_registry():
+    from minions import sandbox
+    from minions.chunking import CHUNKERS
+
+    code = (
+        "def f(chunks, previous_jobs):\n"
+        "    c = chunks[0]\n"
+        "    return [[len(p.text) for p in h(c)] for h in "
+        "[chunk_by_pages, chunk_by_chars, chunk_by_tokens, chunk_by_paragraphs, "
+        "chunk_by_sections]]\n"
+    )
+    text = "First page text here.\fSecond page.\n\nWith a paragraph."
+    piece = {"id": 0, "doc": "d", "page_start": 1, "page_end": 2, "text": text}
+    piece.update(start=0, end=len(text))
+    lengths = sandbox.run(code, "f", {"chunks": [piece]}, helpers="minions.protocols.sandbox_scope")
+    expected = [[e - s for s, e in c.cut(text)] for c in CHUNKERS.values()]
+    assert lengths == expected
+    assert lengths[0] == [21, 31]
