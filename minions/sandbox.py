@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import importlib.util
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from minions import _sandbox_child as rules
+from minions.asyncio_bridge import run_sync
 from minions.errors import MinionsError
 
 __all__ = [
@@ -171,18 +171,7 @@ def run(
         max_output_bytes=max_output_bytes,
         allow_unsafe=allow_unsafe,
     )
-    if not _loop_running():
-        return asyncio.run(job)
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sandbox") as pool:
-        return pool.submit(asyncio.run, job).result()
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    return run_sync(job)
 
 
 async def run_async(
@@ -330,11 +319,7 @@ def boundary() -> Boundary:
         return layers
 
     try:
-        if _loop_running():
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                layers = pool.submit(asyncio.run, probe()).result()
-        else:
-            layers = asyncio.run(probe())
+        layers = run_sync(probe())
     except SandboxUnavailable as exc:
         return Boundary(False, str(exc))
     except SandboxError as exc:
