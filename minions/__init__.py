@@ -23,6 +23,7 @@ _LAZY = {
     "ask": "minions.api",
     "ask_async": "minions.api",
     "Result": "minions.types",
+    "Limits": "minions.limits",
     "Document": "minions.documents",
     "load_document": "minions.documents",
     "load_documents": "minions.documents",

@@ -12,6 +12,7 @@ from typing import Any
 from minions.clients import Client, get_client
 from minions.documents import Document, load_document
 from minions.events import Events, Sink
+from minions.limits import Limits
 from minions.types import Result
 
 logger = logging.getLogger(__name__)
@@ -55,9 +56,13 @@ async def ask_async(
     remote: str | Client | None = None,
     events: Events | Sink | None = None,
     price_as: str | None = None,
+    limits: Limits | None = None,
     **config: Any,
 ) -> Result:
     """Answer ``task`` over ``documents`` with a protocol; ``config`` are its options.
+
+    ``limits`` bound the run (``Limits(max_remote_usd=, max_remote_calls=, timeout_s=)``);
+    reaching one ends it with status "budget_exceeded" and the best answer so far.
 
     ``local`` defaults to the ``qwen2.5-coder-0.5b`` offline pack; ``remote`` to
     :func:`default_remote`. See ``minions protocols`` for each protocol's options.
@@ -78,6 +83,7 @@ async def ask_async(
         remote=get_client(remote_spec),
         events=events,
         price_as=price_as,
+        limits=limits,
     )
     if stand_in:
         result.notes.insert(0, STAND_IN_NOTE)

@@ -20,7 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from minions import models
+from minions.cli_options import (
+    MaxRemoteCallsOption,
+    MaxRemoteUsdOption,
+    TimeoutOption,
+    limits_from_options,
+)
 from minions.errors import MinionsError
+from minions.limits import Limits
 from minions.plugins import registered
 from minions.types import Result
 
@@ -125,6 +132,16 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
         fail(f"--{exc}")
 
 
+def _limits(
+    max_remote_usd: float | None, max_remote_calls: int | None, timeout: float | None
+) -> Limits | None:
+    """The run's limits from ``--max-remote-usd``, ``--max-remote-calls``, ``--timeout``."""
+    try:
+        return limits_from_options(max_remote_usd, max_remote_calls, timeout)
+    except MinionsError as exc:
+        fail(str(exc))
+
+
 @app.command("protocols")
 def protocols_list() -> None:
     """List every registered protocol with its options and defaults."""
@@ -150,6 +167,7 @@ def _run(
     remote: str | None,
     price_as: str | None,
     options: dict[str, object],
+    limits: Limits | None,
     log: Path | None,
     show_progress: bool,
 ) -> Result:
@@ -173,6 +191,7 @@ def _run(
                     remote=remote,
                     events=events,
                     price_as=price_as,
+                    limits=limits,
                     **options,
                 )
             )
@@ -210,6 +229,9 @@ def ask(
     log: Annotated[
         Path | None, typer.Option(help="append the run's events to this JSONL file")
     ] = None,
+    max_remote_usd: MaxRemoteUsdOption = None,
+    max_remote_calls: MaxRemoteCallsOption = None,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Answer a question about documents with a local and a remote model."""
     from minions.console import summary
@@ -222,6 +244,7 @@ def ask(
         remote=remote,
         price_as=price_as,
         options=_parse_options(option or []),
+        limits=_limits(max_remote_usd, max_remote_calls, timeout),
         log=log,
         show_progress=not as_json,
     )
@@ -248,6 +271,9 @@ def demo(
         list[str] | None,
         typer.Option("--option", "-o", help="override a MinionS option key=value"),
     ] = None,
+    max_remote_usd: MaxRemoteUsdOption = None,
+    max_remote_calls: MaxRemoteCallsOption = None,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Run MinionS on a bundled 10-K excerpt with the offline packs (no keys needed)."""
     from minions.api import OFFLINE_REMOTE
@@ -258,6 +284,7 @@ def demo(
         fail(f"the bundled examples are missing ({questions}); run the demo from a checkout")
     example = json.loads(questions.read_text(encoding="utf-8"))[0]
     options = {**DEMO_OPTIONS, **_parse_options(option or [])}
+    limits = _limits(max_remote_usd, max_remote_calls, timeout)
     console.print(
         f"[bold]demo[/]: {example['question']}\n[dim]document: examples/{example['document']} "
         f"({example['source']})\nlocal llamacpp:qwen2.5-coder-0.5b, remote {OFFLINE_REMOTE} "
@@ -271,6 +298,7 @@ def demo(
         remote=OFFLINE_REMOTE,
         price_as="openai:gpt-4o",
         options=options,
+        limits=limits,
         log=None,
         show_progress=True,
     )

@@ -73,7 +73,7 @@ class ContextWindowExceeded(ProviderError):
 
 
 class BudgetExceeded(MinionsError):
-    """A run reached its spending limit."""
+    """A run reached one of its limits (remote dollars, remote calls, wall time)."""
 
 
 class RunFailed(MinionsError):

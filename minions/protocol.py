@@ -1,8 +1,17 @@
 """The protocol abstraction and its registry.
 
 A protocol is a strategy for answering a task over documents with a local and a
-remote model. It implements one coroutine, :meth:`Protocol.run`, and declares its
-options as a pydantic ``Config`` (unknown options are errors). Protocols register under
+remote model. It implements one coroutine, :meth:`Protocol.answer`, and declares its
+options as a pydantic ``Config`` (unknown options are errors); ``Protocol`` is generic
+in it, so ``self.config`` is typed::
+
+    class MyConfig(ProtocolConfig):
+        max_rounds: int = 2
+
+    class MyProtocol(Protocol[MyConfig]):
+        Config = MyConfig            # self.config is a MyConfig
+
+Protocols register under
 the entry-point group ``minions.protocols``; the built-ins use the same mechanism, so a
 protocol in another package is a first-class citizen::
 
@@ -15,7 +24,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -23,6 +32,7 @@ from minions.clients import Client
 from minions.documents import Document
 from minions.errors import ConfigurationError
 from minions.events import Events, Sink
+from minions.limits import Limits
 from minions.plugins import load, registered
 from minions.run import Run
 from minions.types import Result
@@ -35,16 +45,26 @@ class ProtocolConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def run_limits(self) -> Limits:
+        """Run-level limits these options set (none here); a run applies the tighter
+        of them and the caller's ``limits``."""
+        return Limits()
 
-class Protocol(ABC):
-    """A strategy for local-remote collaboration."""
+
+ConfigT = TypeVar("ConfigT", bound=ProtocolConfig)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class Protocol(ABC, Generic[ConfigT]):
+    """A strategy for local-remote collaboration, generic in its options."""
 
     name: ClassVar[str]
-    Config: ClassVar[type[BaseModel]] = ProtocolConfig
+    #: the options' model, set by each subclass; a protocol without options keeps this
+    Config: type[ConfigT] = cast("type[ConfigT]", ProtocolConfig)
     #: one line for listings
     summary: ClassVar[str] = ""
 
-    def __init__(self, config: BaseModel | None = None, **options: Any) -> None:
+    def __init__(self, config: ConfigT | None = None, **options: Any) -> None:
         if config is not None and options:
             raise ConfigurationError("pass either a config object or options, not both")
         if config is None:
@@ -64,10 +84,12 @@ class Protocol(ABC):
         remote: Client,
         events: Events | Sink | None = None,
         price_as: str | None = None,
+        limits: Limits | None = None,
     ) -> Result:
         """Answer ``task`` over ``documents``. ``price_as`` prices remote usage as if
-        it had run on another model (``provider:model``). A ``max_remote_usd`` option,
-        when the protocol has one, is enforced on every remote call."""
+        it had run on another model (``provider:model``). ``limits`` bound the run
+        (remote dollars, remote calls, wall time), together with any the protocol's
+        options set (:meth:`ProtocolConfig.run_limits`; the tighter wins)."""
         run = Run(
             self,
             task,
@@ -76,18 +98,18 @@ class Protocol(ABC):
             remote=remote,
             events=events,
             price_as=price_as,
-            max_remote_usd=getattr(self.config, "max_remote_usd", None),
+            limits=self.config.run_limits().tighter(limits),
         )
         return await run.execute(self.answer(run))
 
     @abstractmethod
     async def answer(self, run: Run) -> None:
         """The protocol's work: make every model call through ``run.call`` or
-        ``run.call_json`` (metered, recorded, budgeted), open rounds with
+        ``run.call_json`` (metered, recorded, limited), open rounds with
         ``run.new_round()``, and set ``run.answer`` (and ``run.citations``)."""
 
 
-def make_config(config_cls: type[BaseModel], options: dict[str, Any], name: str) -> BaseModel:
+def make_config(config_cls: type[ModelT], options: dict[str, Any], name: str) -> ModelT:
     """Validate ``options`` into ``config_cls`` with a message that lists the options."""
     try:
         return config_cls(**options)

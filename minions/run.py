@@ -1,13 +1,15 @@
-"""What every protocol run shares: metering, events, budget, timings and the Result.
+"""What every protocol run shares: metering, events, limits, timings and the Result.
 
 A protocol creates a :class:`Run`, makes every model call through :meth:`Run.call`
-(which meters tokens, seconds and dollars, records the turn and emits an event) and
-ends with :meth:`Run.execute`, which turns budget limits and provider failures into a
-saved, partial :class:`~minions.types.Result` instead of a crash.
+(which checks the run's :class:`~minions.limits.Limits`, meters tokens, seconds and
+dollars, records the turn and emits an event) and ends with :meth:`Run.execute`, which
+bounds the protocol by the wall-time limit and turns limits and provider failures into
+a saved, partial :class:`~minions.types.Result` instead of a crash.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -30,6 +32,7 @@ from minions.events import (
     Sink,
     as_events,
 )
+from minions.limits import Limits
 from minions.pricing import price
 from minions.prompts import render
 from minions.tokens import approx_tokens
@@ -123,7 +126,7 @@ class Run:
         remote: Client,
         events: Events | Sink | None = None,
         price_as: str | None = None,
-        max_remote_usd: float | None = None,
+        limits: Limits | None = None,
     ) -> None:
         if not task or not task.strip():
             raise ConfigurationError("the task is empty; pass the question to answer")
@@ -136,7 +139,8 @@ class Run:
         self.events = as_events(events)
         self.price_spec = price_as or remote.spec
         self._remote_is_free = price_as is None and remote.capabilities.local
-        self.max_remote_usd = max_remote_usd
+        self.limits = limits or Limits()
+        self._remote_calls = 0  # started, so concurrent calls cannot overshoot the limit
         self.usage: dict[str, Usage] = {"local": Usage(), "remote": Usage()}
         # our token estimate of the remote's calls, to calibrate the remote-only estimate
         self._remote_estimate = Usage()
@@ -146,7 +150,7 @@ class Run:
         self.notes: list[str] = []
         self._intervals: dict[str, list[tuple[float, float]]] = {"local": [], "remote": []}
         self._started = time.perf_counter()
-        if max_remote_usd is not None and self.remote_usd() is None:
+        if self.limits.max_remote_usd is not None and self.remote_usd() is None:
             raise ConfigurationError(
                 f"max_remote_usd is set but {self.price_spec} has no known price; pass "
                 "price_as='provider:model' (e.g. 'openai:gpt-4o') so the budget can be enforced"
@@ -158,15 +162,20 @@ class Run:
         usage = self.usage["remote"] if usage is None else usage
         return price(usage, self.price_spec, local=self._remote_is_free or None).usd
 
-    def _check_budget(self) -> None:
-        if self.max_remote_usd is None:
-            return
-        spent = self.remote_usd() or 0.0
-        if spent >= self.max_remote_usd:
-            raise BudgetExceeded(
-                f"remote spending reached ${spent:.4f} of the ${self.max_remote_usd:.4f} budget "
-                "(max_remote_usd); raise the budget to let the run go further"
-            )
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self._started
+
+    def _check_limits(self, role: Role) -> None:
+        """Before a call: :meth:`Limits.check_before_call` with what the run has used."""
+        pricing = role == "remote" and self.limits.max_remote_usd is not None
+        self.limits.check_before_call(
+            role,
+            elapsed_s=self.elapsed_s(),
+            remote_calls=self._remote_calls,
+            remote_usd=self.remote_usd() if pricing else None,
+        )
+        if role == "remote":
+            self._remote_calls += 1
 
     def note(self, text: str, round: Round | None = None) -> None:
         """Tell the user something about the run: in the Result's notes (and the round's),
@@ -197,21 +206,22 @@ class Run:
         """Call the ``role``'s model, metering it and recording the turn in ``round``.
 
         ``record=False`` meters without recording a turn or emitting a call event
-        (jobs are recorded as jobs). Errors are recorded, then raised.
+        (jobs are recorded as jobs). Errors, and a call cancelled (by the wall-time
+        limit, or a failed sibling), are recorded as one call, then raised.
         """
         client = self.local if role == "local" else self.remote
-        if role == "remote":
-            self._check_budget()
+        self._check_limits(role)
         prompt = messages[-1].content if messages else ""
         started = time.perf_counter()
         try:
             completion = await client.chat(messages, schema=schema, **options)
-        except Exception as exc:  # metered and recorded whatever it was, then raised
+        except (Exception, asyncio.CancelledError) as exc:  # metered and recorded, then raised
             self._intervals[role].append((started, time.perf_counter()))
             failed = failed_usage(exc)
             self.usage[role] += failed
             if record:
-                self._record(role, purpose, round, prompt, "", failed, 0.0, str(exc))
+                error = str(exc) or f"{type(exc).__name__}: the call did not return"
+                self._record(role, purpose, round, prompt, "", failed, 0.0, error)
             raise
         self._intervals[role].append((started, time.perf_counter()))
         self.usage[role] += completion.usage
@@ -302,9 +312,10 @@ class Run:
     async def execute(self, body: Awaitable[None]) -> Result:
         """Run the protocol's ``body`` and build the Result, whatever happens.
 
-        Budget limits end with status "budget_exceeded" and the best answer so far;
-        provider and other library errors end with status "error". Both keep every
-        round, call and token counted up to that point.
+        The body is bounded by the wall-time limit. Reaching a limit ends with status
+        "budget_exceeded" and the best answer so far; provider and other library errors
+        end with status "error". Both keep every round, call and token counted up to
+        that point.
         """
         self.events(
             RunStarted(
@@ -320,7 +331,7 @@ class Run:
         status: RunStatus = "answered"
         error: str | None = None
         try:
-            await body
+            await self._within_time(body)
         except BudgetExceeded as exc:
             status, error = "budget_exceeded", str(exc)
         except MinionsError as exc:
@@ -346,6 +357,21 @@ class Run:
             )
         )
         return result
+
+    async def _within_time(self, body: Awaitable[None]) -> None:
+        """Await ``body``, cancelled (with :class:`BudgetExceeded`) at the wall-time
+        limit, so that a stuck call cannot outlive it."""
+        timeout_s = self.limits.timeout_s
+        if timeout_s is None:
+            await body
+            return
+        try:
+            async with asyncio.timeout(timeout_s - self.elapsed_s()) as clock:
+                await body
+        except TimeoutError:
+            if not clock.expired():
+                raise  # a timeout of the protocol's own
+            raise self.limits.timed_out(self.elapsed_s()) from None
 
     def remote_only_estimate(self) -> Usage:
         """:func:`remote_only_usage`, scaled by how the remote's own token counts
@@ -397,7 +423,7 @@ class Run:
                 note=note,
             ),
             timings=Timings(
-                total_s=time.perf_counter() - self._started,
+                total_s=self.elapsed_s(),
                 local_s=_busy_seconds(self._intervals["local"]),
                 remote_s=_busy_seconds(self._intervals["remote"]),
             ),

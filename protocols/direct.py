@@ -18,14 +18,14 @@ class DirectConfig(ProtocolConfig):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
 
 
-class _Direct(Protocol):
+class _Direct(Protocol[DirectConfig]):
     """Sends the task and every document to one model in a single call."""
 
     Config = DirectConfig
     role: ClassVar[Role]
 
     async def answer(self, run: Run) -> None:
-        config: DirectConfig = self.config  # type: ignore[assignment]
+        config = self.config
         messages = direct_messages(run.task, run.documents)
         client = run.local if self.role == "local" else run.remote
         self._check_window(client, approx_message_tokens(messages) + config.max_tokens)

@@ -34,13 +34,13 @@ class RemoteTurn(BaseModel):
     message: str
 
 
-class Minion(Protocol):
+class Minion(Protocol[MinionConfig]):
     name = "minion"
     summary = "the remote asks the local model questions; the local model reads everything"
     Config = MinionConfig
 
     async def answer(self, run: Run) -> None:
-        config: MinionConfig = self.config  # type: ignore[assignment]
+        config = self.config
         local_history = [
             Message.system(render("minion_local_system", documents=render_documents(run.documents)))
         ]

@@ -28,12 +28,14 @@ from minions import sandbox
 from minions.chunking import CHUNKERS, Chunk, chunk, describe_chunkers
 from minions.errors import (
     AuthenticationError,
+    BudgetExceeded,
     ContextWindowExceeded,
     MinionsError,
     ProtocolError,
     first_error,
 )
 from minions.events import JobDone, JobsPlanned, PlannedJob, RoundFinished
+from minions.limits import Limits
 from minions.protocol import Protocol, ProtocolConfig
 from minions.protocols.prompts import render
 from minions.retrieval import rank_chunks
@@ -71,7 +73,10 @@ class MinionsConfig(ProtocolConfig):
     max_code_attempts: int = Field(default=3, ge=1, description="tries to get code that runs")
     max_json_attempts: int = Field(default=3, ge=1, description="tries to get well-formed JSON")
     max_remote_usd: float | None = Field(
-        default=None, gt=0, description="stop when remote spending reaches this many dollars"
+        default=None,
+        gt=0,
+        description="stop when remote spending reaches this many dollars (a run-level "
+        "limit too: the tighter of this and the run's max_remote_usd wins)",
     )
     local_max_tokens: int = Field(default=384, ge=16, description="longest job output")
     remote_max_tokens: int = Field(default=1024, ge=64, description="longest remote reply")
@@ -85,6 +90,9 @@ class MinionsConfig(ProtocolConfig):
         description="UNSAFE: run the remote's code even where the OS sandbox (seccomp, "
         "Landlock, namespaces) cannot be set up; otherwise such runs plan in JSON",
     )
+
+    def run_limits(self) -> Limits:
+        return Limits(max_remote_usd=self.max_remote_usd)
 
 
 class PlannedTask(BaseModel):
@@ -163,13 +171,13 @@ def extract_code(text: str) -> str:
     return text.strip().removeprefix("```python").removeprefix("```").removesuffix("```").strip()
 
 
-class MinionS(Protocol):
+class MinionS(Protocol[MinionsConfig]):
     name = "minions"
     summary = "the remote writes tasks as code, local models read chunks in parallel"
     Config = MinionsConfig
 
     async def answer(self, run: Run) -> None:
-        await _Rounds(run, self.config).go()  # type: ignore[arg-type]
+        await _Rounds(run, self.config).go()
 
 
 class _Rounds:
@@ -493,8 +501,8 @@ class _Rounds:
                     record=False,
                     **options,
                 )
-            except AuthenticationError:
-                raise  # no job can succeed: the run ends with status "error"
+            except (AuthenticationError, BudgetExceeded):
+                raise  # no job can succeed, or the run reached a limit: it ends
             except ContextWindowExceeded as exc:
                 record.error = str(exc)
                 break

@@ -194,3 +194,72 @@ def test_ask_json_prints_the_result_when_the_local_model_fails(scripted):
     result = Result.model_validate_json(out.stdout)
     assert result.status == "error" and "invalid key" in (result.error or "")
     assert result.rounds and result.rounds[0].code
+
+
+@pytest.fixture
+def run_limits(monkeypatch):
+    """The Limits every Run is made with, as the CLI's flags set them."""
+    import minions.protocol
+
+    seen = []
+    make_run = minions.protocol.Run
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["limits"])
+        return make_run(*args, **kwargs)
+
+    monkeypatch.setattr(minions.protocol, "Run", spy)
+    return seen
+
+
+LIMIT_FLAGS = ["--max-remote-usd", "0.5", "--max-remote-calls", "1", "--timeout", "120"]
+
+
+def test_ask_limit_flags_reach_the_run_and_stop_it(scripted, run_limits):
+    from minions.limits import Limits
+
+    out = runner.invoke(app_cli, [*ASK_JSON, *LIMIT_FLAGS])
+    assert out.exit_code == 1
+    assert run_limits == [Limits(max_remote_usd=0.5, max_remote_calls=1, timeout_s=120)]
+    result = Result.from_json(out.stdout)
+    assert result.status == "budget_exceeded"
+    assert "max_remote_calls=1" in result.error
+    assert result.usage["remote"].calls == 1 and len(result.jobs) == 20  # code ran, no answer
+
+
+def test_demo_limit_flags_reach_the_run(monkeypatch, run_limits):
+    from minions.limits import Limits
+
+    local = ScriptedClient("local", replies=job_reply, local=True)
+    remote = remote_script(plan={"tasks": [{"task": "capex 2018?", "advice": ""}]}, final=[])
+    monkeypatch.setattr(api, "get_client", lambda spec, **kw: remote if "1.5b" in spec else local)
+    out = runner.invoke(app_cli, ["demo", *LIMIT_FLAGS], terminal_width=200)
+    assert out.exit_code == 1
+    assert run_limits == [Limits(max_remote_usd=0.5, max_remote_calls=1, timeout_s=120)]
+    assert "max_remote_calls=1" in out.output and len(remote.calls) == 1
+
+
+def test_without_limit_flags_the_run_has_no_limits(scripted, run_limits):
+    from minions.limits import Limits
+
+    assert runner.invoke(app_cli, ASK_JSON).exit_code == 0
+    assert run_limits == [Limits()]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--timeout", "0"), ("--max-remote-usd", "-1"), ("--max-remote-calls", "-2")],
+)
+def test_a_bad_limit_is_a_clear_error(scripted, flag, value):
+    out = runner.invoke(app_cli, [*ASK_JSON, flag, value])
+    assert out.exit_code == 1
+    assert flag in out.output and "greater than" in out.output
+    assert "Traceback" not in out.output
+
+
+@pytest.mark.parametrize("command", ["ask", "demo"])
+def test_limit_flags_are_in_the_help(command):
+    out = runner.invoke(app_cli, [command, "--help"], terminal_width=200)
+    assert out.exit_code == 0
+    for flag in ("--max-remote-usd", "--max-remote-calls", "--timeout", "budget_exceeded"):
+        assert flag in out.output

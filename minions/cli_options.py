@@ -1,0 +1,74 @@
+"""Command-line options that every command running a protocol shares.
+
+``minions ask`` and ``minions demo`` use them, and so can a plugin's command (``minions
+eval``): declare the three parameters with these types and pass their values to
+:func:`limits_from_options`. This module registers nothing, so a plugin may import it
+while the ``minions`` command is being built.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from minions.errors import ConfigurationError
+from minions.limits import Limits
+
+PANEL = "Limits (reaching one ends the run with status budget_exceeded and the answer so far)"
+
+MaxRemoteUsdOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-remote-usd",
+        metavar="USD",
+        rich_help_panel=PANEL,
+        help="make no further remote call once remote spending reaches this many dollars "
+        "(needs a remote with a known price, or --price-as)",
+    ),
+]
+MaxRemoteCallsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-remote-calls",
+        metavar="N",
+        rich_help_panel=PANEL,
+        help="make at most this many remote calls",
+    ),
+]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        rich_help_panel=PANEL,
+        help="stop the run after this many seconds of wall time, cancelling calls in flight",
+    ),
+]
+
+_FLAGS = {
+    "max_remote_usd": "--max-remote-usd",
+    "max_remote_calls": "--max-remote-calls",
+    "timeout_s": "--timeout",
+}
+
+
+def limits_from_options(
+    max_remote_usd: float | None, max_remote_calls: int | None, timeout: float | None
+) -> Limits | None:
+    """The :class:`Limits` the flags set (``None`` when none was given); a bad value is
+    a :class:`ConfigurationError` that names the flag."""
+    values = {
+        "max_remote_usd": max_remote_usd,
+        "max_remote_calls": max_remote_calls,
+        "timeout_s": timeout,
+    }
+    if all(value is None for value in values.values()):
+        return None
+    try:
+        return Limits.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flag = _FLAGS.get(str(first["loc"][0]), str(first["loc"][0]))
+        raise ConfigurationError(f"{flag}: {first['msg'].lower()}") from None
