@@ -28,8 +28,8 @@ from minions.clients import parse_spec, provider_class
 from minions.errors import MinionsError
 from minions.pricing import format_usd
 
-from .datasets import DATASETS
-from .report import GroupStats, cells, summarize, write_report
+from .datasets import available_datasets
+from .report import SCORER_COLUMNS, GroupStats, by_scorer, cells, summarize, write_report
 from .runner import RESULTS, EvalRow, EvalSettings, parse_options, run_eval
 from .runner import Progress as RunProgress
 
@@ -105,6 +105,10 @@ def results_table(groups: list[GroupStats], title: str, *, width: int = WIDE_TER
         for header, key in TERMINAL_COLUMNS
         if width >= WIDE_TERMINAL or key in NARROW_COLUMNS
     ]
+    return _table(groups, title, columns)
+
+
+def _table(groups: list[GroupStats], title: str, columns: list[tuple[str, str]]) -> Table:
     table = Table(title=title, title_justify="left")
     for header, key in columns:
         table.add_column(header, no_wrap=key in ("protocol", "accuracy"))
@@ -114,7 +118,7 @@ def results_table(groups: list[GroupStats], title: str, *, width: int = WIDE_TER
     return table
 
 
-def _print_tables(groups: list[GroupStats]) -> None:
+def _print_tables(groups: list[GroupStats], scorers: list[GroupStats]) -> None:
     console = _stdout()
     for dataset in dict.fromkeys(g.dataset for g in groups):
         members = [g for g in groups if g.dataset == dataset]
@@ -122,6 +126,9 @@ def _print_tables(groups: list[GroupStats]) -> None:
         for group in members:
             if group.note:
                 console.print(f"  {group.protocol}: {group.note}", highlight=False)
+        scored = [g for g in scorers if g.dataset == dataset]
+        if scored:
+            console.print(_table(scored, f"{dataset} by scorer", SCORER_COLUMNS))
 
 
 def _status(progress: RunProgress) -> str:
@@ -136,14 +143,23 @@ def _status(progress: RunProgress) -> str:
 def run(
     ctx: typer.Context,
     dataset: Annotated[
-        str | None, typer.Option("--dataset", "-d", help=f"one of: {', '.join(DATASETS)}")
+        str | None,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help=f"A registered dataset ({', '.join(available_datasets())}) or the path of a "
+            ".jsonl file of your own questions.",
+        ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run folder (results.jsonl, run.json).")
     ] = None,
     data: Annotated[
         str | None,
-        typer.Option(help="Dataset path; default: the copy in ../shared/data (none for qasper)."),
+        typer.Option(
+            help="Path of a registered dataset's files; default: the copy in ../shared/data "
+            "(none for qasper)."
+        ),
     ] = None,
     download: Annotated[
         bool,
@@ -191,7 +207,11 @@ def run(
         typer.Option("--option", help="Protocol option key=value or protocol.key=value (repeat)."),
     ] = None,
     judge: Annotated[
-        str | None, typer.Option(help="Model spec of an LLM judge for free-form answers.")
+        str | None,
+        typer.Option(
+            help="Model spec of an LLM judge: grades free-form answers, and the questions of "
+            "a .jsonl file with scorer judge."
+        ),
     ] = None,
     retry_errors: Annotated[
         bool, typer.Option("--retry-errors", help="Run pairs that ended in an error again.")
@@ -232,7 +252,7 @@ def run(
 
             data = str(financebench.download())
         settings = EvalSettings(
-            dataset=dataset,  # type: ignore[arg-type]  # validated by pydantic
+            dataset=dataset,
             data=data,
             context=context,
             protocols=protocol_names,
@@ -250,7 +270,7 @@ def run(
     except (MinionsError, ValueError) as exc:
         _fail(str(exc))
     rows = _run_with_progress(settings, out, concurrency, retry_errors, traces)
-    _print_tables(summarize(rows, seed=settings.seed))
+    _print_tables(summarize(rows, seed=settings.seed), by_scorer(rows, seed=settings.seed))
     _stdout().print(
         f"{len(rows)} rows in {out / RESULTS}; `minions eval report {out}` writes report.md "
         "and the cost-vs-accuracy plot.",
@@ -317,7 +337,7 @@ def report(
         result, markdown, image = write_report(out, seed=seed)
     except MinionsError as exc:
         _fail(str(exc))
-    _print_tables(result.groups)
+    _print_tables(result.groups, result.scorers)
     _stdout().print(f"wrote {markdown} and {image}", highlight=False, soft_wrap=True)
 
 

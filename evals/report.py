@@ -8,7 +8,9 @@ query, mean local tokens, mean wall time, errors, the mean remote-only counterfa
 dollars, and the paper's headline ratios against ``remote_only`` on the same examples:
 the cost ratio (remote_only $ / protocol $, "x times cheaper") and the quality ratio
 (protocol accuracy / remote_only accuracy). Without remote_only rows there are no
-ratios, and the report says so.
+ratios, and the report says so. Rows whose metadata names a scorer (the questions of a
+user's JSONL file) are also counted per scorer: n, accuracy and errors per (protocol,
+scorer).
 
 Accuracy counts decided scores only (a score of ``None``, a free-form answer with no
 judge, is left out and counted as undecided); a run that failed counts as wrong.
@@ -35,6 +37,7 @@ __all__ = [
     "Report",
     "bootstrap_ci",
     "build_report",
+    "by_scorer",
     "plot",
     "render_markdown",
     "summarize",
@@ -71,6 +74,9 @@ class GroupStats(BaseModel):
     quality_ratio: float | None = None
     paired: int = 0
     note: str = ""
+    scorer: str | None = Field(
+        default=None, description="in a by-scorer group: the scorer of its rows' questions"
+    )
 
 
 class RunSummary(BaseModel):
@@ -87,6 +93,9 @@ class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     groups: list[GroupStats]
+    scorers: list[GroupStats] = Field(
+        default_factory=list, description="by (dataset, protocol, scorer); see by_scorer"
+    )
     runs: list[RunSummary] = Field(default_factory=list)
 
     @property
@@ -210,6 +219,22 @@ def summarize(rows: Sequence[EvalRow], *, seed: int = 0) -> list[GroupStats]:
     return stats
 
 
+def by_scorer(rows: Sequence[EvalRow], *, seed: int = 0) -> list[GroupStats]:
+    """One :class:`GroupStats` (without ratios) per (dataset, protocol, scorer) of the
+    rows whose metadata names a scorer: the questions of a user's JSONL file."""
+    groups: dict[tuple[str, str, str], list[EvalRow]] = defaultdict(list)
+    for row in rows:
+        if row.metadata.get("scorer"):
+            groups[(row.dataset, row.protocol, str(row.metadata["scorer"]))].append(row)
+    protocols = list(dict.fromkeys(protocol for _, protocol, _ in groups))
+    # each protocol's scorers together (a stable sort keeps the order rows show them)
+    ordered = sorted(groups.items(), key=lambda item: protocols.index(item[0][1]))
+    return [
+        _group(dataset, protocol, members, seed).model_copy(update={"scorer": scorer})
+        for (dataset, protocol, scorer), members in ordered
+    ]
+
+
 def run_folders(out: Path) -> list[Path]:
     """``out`` when it holds results, and its subfolders that do (one run a dataset,
     reported together)."""
@@ -233,7 +258,7 @@ def build_report(out: str | Path, *, seed: int = 0) -> Report:
             f"{out} holds no results rows (nor do its subfolders); run "
             f"`minions eval ... --out {out}` first"
         )
-    return Report(groups=summarize(rows, seed=seed), runs=runs)
+    return Report(groups=summarize(rows, seed=seed), scorers=by_scorer(rows, seed=seed), runs=runs)
 
 
 # --- presentation ---------------------------------------------------------------------
@@ -272,6 +297,16 @@ COLUMNS: list[tuple[str, str]] = [
     ("notes", "note"),
 ]
 
+#: the by-scorer table (a user's JSONL questions): header and cell of each column
+SCORER_COLUMNS: list[tuple[str, str]] = [
+    ("protocol", "protocol"),
+    ("scorer", "scorer"),
+    ("n", "n"),
+    ("accuracy [95% CI]", "accuracy"),
+    ("errors", "errors"),
+    ("notes", "note"),
+]
+
 
 def cells(group: GroupStats) -> dict[str, str]:
     """The report table's cells of one group, as text."""
@@ -288,6 +323,7 @@ def cells(group: GroupStats) -> dict[str, str]:
         "cost_ratio": times(group.cost_ratio),
         "quality_ratio": times(group.quality_ratio),
         "note": group.note,
+        "scorer": group.scorer or "",
     }
 
 
@@ -319,12 +355,10 @@ def render_markdown(report: Report) -> str:
             ]
     for dataset in datasets(report):
         lines += ["", f"## {dataset}", ""]
-        lines.append("| " + " | ".join(header for header, _ in COLUMNS) + " |")
-        lines.append("|" + "---|" * len(COLUMNS))
-        for group in report.groups:
-            if group.dataset == dataset:
-                row = cells(group)
-                lines.append("| " + " | ".join(row[key] for _, key in COLUMNS) + " |")
+        lines += _markdown_table([g for g in report.groups if g.dataset == dataset], COLUMNS)
+        scored = [g for g in report.scorers if g.dataset == dataset]
+        if scored:
+            lines += ["", "By scorer:", "", *_markdown_table(scored, SCORER_COLUMNS)]
     lines += [
         "",
         "How to read it: accuracy is over decided scores, with a 95% percentile bootstrap "
@@ -339,6 +373,14 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _markdown_table(groups: list[GroupStats], columns: list[tuple[str, str]]) -> list[str]:
+    lines = ["| " + " | ".join(header for header, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for group in groups:
+        row = cells(group)
+        lines.append("| " + " | ".join(row[key] for _, key in columns) + " |")
+    return lines
 
 
 def plot(report: Report, path: str | Path) -> Path:

@@ -34,8 +34,8 @@ from minions.errors import ConfigurationError
 from minions.protocol import get_protocol, parse_option
 from minions.types import Result, RunStatus, Usage
 
-from .datasets import DatasetName, Example, load_examples
-from .scoring import Judge, Score, score_example
+from .datasets import Dataset, Example, get_dataset, load_examples
+from .scoring import Judge, Score, needs_judge
 
 __all__ = [
     "RESULTS",
@@ -60,7 +60,7 @@ class EvalSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dataset: DatasetName
+    dataset: str = Field(description="a registered dataset, or the path of a .jsonl file")
     data: str | None = Field(default=None, description="dataset path; None: the shared copy")
     context: str | None = Field(default=None, description="context mode; None: the default")
     protocols: list[str] = Field(min_length=1)
@@ -289,6 +289,7 @@ class _RowWriter:
 @dataclass
 class _Context:
     settings: EvalSettings
+    dataset: Dataset
     local: Client
     remote: Client
     judge: Judge | None
@@ -327,7 +328,7 @@ async def _run_pair(example: Example, protocol: str, ctx: _Context) -> EvalRow:
     wall_s = time.perf_counter() - started
     if result is not None:
         error = result.error
-        score, judge_usage = await score_example(example, result.answer, judge=ctx.judge)
+        score, judge_usage = await ctx.dataset.score(example, result.answer, ctx.judge)
         if ctx.traces is not None:
             _write_trace(ctx.traces, protocol, example.id, result)
     else:
@@ -393,9 +394,9 @@ async def run_eval(
     out = Path(out)
     for protocol in settings.protocols:  # unknown protocols and options fail before any work
         get_protocol(protocol)(**settings.options.get(protocol, {}))
+    dataset = get_dataset(settings.dataset, settings.data)
     examples = load_examples(
-        settings.dataset,
-        data=settings.data,
+        dataset,
         context=settings.context,
         ids=settings.ids,
         where=settings.where,
@@ -403,6 +404,8 @@ async def run_eval(
         limit=settings.limit,
         seed=settings.seed,
     )
+    if judge is None and settings.judge is None:
+        _check_no_judge_needed(examples)
     _check_run_info(out, settings)
     finished = {row.key: row for row in read_rows(out)}
     progress = Progress(total=len(examples) * len(settings.protocols))
@@ -422,6 +425,7 @@ async def run_eval(
     if pending:
         ctx = _Context(
             settings=settings,
+            dataset=dataset,
             local=local or get_client(settings.local),
             remote=remote or get_client(settings.remote),
             judge=_judge(judge, settings.judge),
@@ -432,6 +436,17 @@ async def run_eval(
     order = {key: i for i, key in enumerate(pairs)}
     rows = [r for r in read_rows(out) if r.key in order]
     return sorted(rows, key=lambda r: order[r.key])
+
+
+def _check_no_judge_needed(examples: Sequence[Example]) -> None:
+    """An error when some examples can only be graded by a judge and none was given."""
+    needing = [e.id for e in examples if needs_judge(e.gold)]
+    if needing:
+        more = f" and {len(needing) - 5} more" if len(needing) > 5 else ""
+        raise ConfigurationError(
+            f"{', '.join(needing[:5])}{more} use scorer judge: pass --judge with a model spec "
+            "(e.g. --judge openai:gpt-4o-mini) to grade them"
+        )
 
 
 async def _run_pending(

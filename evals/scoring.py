@@ -40,9 +40,15 @@ letter, is wrong: an answer must commit to one option.
 answers of "Unanswerable" (the answer says it cannot be answered), "Yes"/"No" (stance)
 and token F1 (SQuAD normalisation) for the rest; right when the best is at least 0.5.
 
+**A user's JSONL questions**, by the scorer each line names: ``numeric`` is the
+FinanceBench figure rule (:func:`score_numeric`), ``choice`` the multiple-choice rule,
+``exact`` equality after normalisation (:func:`score_exact`), ``judge`` the judge.
+
 **Judge**: with ``--judge SPEC`` every free-form gold (FinanceBench golds that are not
-one figure, QASPER questions with a free-form reference) is graded by that model,
-whose verdict and reasoning are stored; figures and multiple choice never go to it.
+one figure, QASPER questions with a free-form reference, JSONL questions with scorer
+``judge``) is graded by that model, which answers under a JSON schema (:class:`Verdict`)
+whether the candidate states what the reference states; its verdict and reasoning are
+stored. Figures and multiple choice never go to it.
 """
 
 from __future__ import annotations
@@ -57,20 +63,24 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from minions.clients import Client
-from minions.errors import MinionsError
+from minions.errors import ConfigurationError, MinionsError
 from minions.types import Message, Usage
 
-from .datasets import ChoiceGold, Example, FinanceGold, Gold, ReferenceGold
+from .datasets import AnswerGold, ChoiceGold, Example, FinanceGold, Gold, ReferenceGold
 
 __all__ = [
     "Judge",
     "Score",
     "figures",
+    "gold_figure",
+    "needs_judge",
     "normalize",
     "score_answer",
     "score_choice",
+    "score_exact",
     "score_example",
     "score_finance",
+    "score_numeric",
     "score_references",
     "stance",
     "token_f1",
@@ -245,7 +255,7 @@ def figures(text: str) -> list[Figure]:
     return found
 
 
-def _gold_figure(gold: str) -> Figure | None:
+def gold_figure(gold: str) -> Figure | None:
     """The figure when the gold answer is just one figure ("$1577.00", "65.4%")."""
     stripped = gold.strip().rstrip(".")
     found = figures(stripped)
@@ -329,9 +339,21 @@ def _score_stance(answer: str, gold_stance: str) -> Score:
     )
 
 
-def _score_text(answer: str, gold: str) -> Score:
+def score_exact(answer: str, gold: str) -> Score:
+    """Right when ``answer`` equals ``gold`` after :func:`normalize`, wrong otherwise."""
     if normalize(answer) == normalize(gold):
         return Score(correct=True, method="exact", detail="equal after normalisation")
+    return Score(
+        correct=False,
+        method="exact",
+        detail=f"{normalize(answer)[:120]!r} is not {normalize(gold)!r} after normalisation",
+    )
+
+
+def _score_text(answer: str, gold: str) -> Score:
+    exact = score_exact(answer, gold)
+    if exact.correct:
+        return exact
     if _contains(answer, gold):
         return Score(correct=True, method="contains", detail="the answer contains the gold")
     return Score(
@@ -339,9 +361,17 @@ def _score_text(answer: str, gold: str) -> Score:
     )
 
 
+def score_numeric(answer: str, gold: str, question: str = "") -> Score:
+    """An answer against a gold that is one figure, by value (see the module docs)."""
+    figure = gold_figure(gold)
+    if figure is None:
+        raise ConfigurationError(f"the gold {gold!r} is not one figure, so it cannot be scored")
+    return _score_figure(answer, figure, question)
+
+
 def score_finance(answer: str, gold: str, question: str = "") -> Score:
     """A FinanceBench answer against its gold (see the module docs)."""
-    figure = _gold_figure(gold)
+    figure = gold_figure(gold)
     if figure is not None:
         return _score_figure(answer, figure, question)
     gold_stance = _GOLD_STANCE.match(gold)
@@ -406,16 +436,31 @@ def score_answer(gold: Gold, answer: str, question: str = "") -> Score:
         return score_choice(answer, gold)
     if isinstance(gold, FinanceGold):
         return score_finance(answer, gold.answer, question)
+    if isinstance(gold, AnswerGold):
+        return _score_user(answer, gold, question)
     return score_references(answer, gold.references)
+
+
+def _score_user(answer: str, gold: AnswerGold, question: str) -> Score:
+    if gold.scorer == "numeric":
+        return score_numeric(answer, gold.answer, question)
+    if gold.scorer == "exact":
+        return score_exact(answer, gold.answer)
+    return Score(correct=None, method="undecided", detail="scorer judge; pass --judge to grade it")
 
 
 def wants_judge(gold: Gold) -> bool:
     """Whether a judge grades this gold when one is given (free-form golds only)."""
     if isinstance(gold, FinanceGold):
-        return _gold_figure(gold.answer) is None
+        return gold_figure(gold.answer) is None
     if isinstance(gold, ReferenceGold):
         return any(r.strip().lower() not in _SPECIAL_REFERENCES for r in gold.references)
-    return False
+    return needs_judge(gold)
+
+
+def needs_judge(gold: Gold) -> bool:
+    """Whether only a judge can grade this gold (a user's question with scorer judge)."""
+    return isinstance(gold, AnswerGold) and gold.scorer == "judge"
 
 
 JUDGE_SYSTEM = (

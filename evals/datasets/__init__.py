@@ -1,54 +1,84 @@
 """Datasets: examples of (id, question, documents, gold answer, metadata).
 
-Each dataset module (``financebench``, ``longhealth``, ``qasper``) offers two functions:
+A :class:`Dataset` does two things: it loads its examples and it scores an answer to
+one. Datasets are registered under the entry-point group ``minions.datasets``, the
+built-in ones (``financebench``, ``longhealth``, ``qasper``) exactly as a third
+party's would be; :func:`get_dataset` finds one by name, or reads a user's own
+questions from a ``.jsonl`` file (:mod:`.jsonl`).
 
+The built-in datasets are modules of functions, wrapped by :class:`ModuleDataset`:
+
+- ``resolve_path(data) -> Path``: the dataset's files (``--data``, or a default copy);
 - ``catalog(path) -> list[Entry]``: every example's id and metadata, cheaply (no
   documents are built), so a run can pick examples before reading any filing;
 - ``load(path, ids=None, context=None, seed=0) -> list[Example]``: the chosen examples
   with their documents, cut to the ``context`` mode (see each module).
 
-:func:`load_examples` does both with the selection flags of ``minions eval`` (``ids``,
-``where``, ``sample``, ``limit``). Data is read in place; nothing is copied.
+:func:`load_examples` picks and loads with the selection flags of ``minions eval``
+(``ids``, ``where``, ``sample``, ``limit``). Data is read in place; nothing is copied.
 """
 
 from __future__ import annotations
 
-import importlib
 import random
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from minions.documents import Document
 from minions.errors import ConfigurationError
+from minions.plugins import load, registered
+
+if TYPE_CHECKING:
+    from minions.types import Usage
+
+    from ..scoring import Judge, Score
 
 __all__ = [
-    "DATASETS",
+    "GROUP",
     "SHARED_DATA",
+    "AnswerGold",
     "ChoiceGold",
     "ContextSpec",
+    "Dataset",
     "Entry",
     "Example",
     "FinanceGold",
     "Gold",
+    "ModuleDataset",
     "ReferenceGold",
-    "dataset_module",
+    "available_datasets",
+    "choice_question",
+    "get_dataset",
     "load_examples",
     "parse_context",
     "select_ids",
 ]
 
+#: the entry-point group datasets register under
+GROUP = "minions.datasets"
+
 #: ``<repo>/../shared/data``, where the project keeps its copies of the datasets
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
-DatasetName = Literal["financebench", "longhealth", "qasper"]
-DATASETS: tuple[DatasetName, ...] = ("financebench", "longhealth", "qasper")
-
 LETTERS = "ABCDE"
+
+CHOICE_PROMPT = (
+    "{question}\n\nOptions:\n{options}\n\nExactly one option is correct. Answer with the "
+    "letter of the correct option followed by its text."
+)
+
+
+def choice_question(question: str, options: dict[str, str]) -> str:
+    """A multiple-choice question as put to the models: the options by letter, and how
+    to answer."""
+    lines = "\n".join(f"{letter}. {text}" for letter, text in options.items())
+    return CHOICE_PROMPT.format(question=question.strip(), options=lines)
 
 
 class ChoiceGold(BaseModel):
@@ -65,17 +95,30 @@ class ChoiceGold(BaseModel):
         return f"{self.correct}. {self.options[self.correct]}"
 
 
-class FinanceGold(BaseModel):
-    """A FinanceBench answer as the dataset gives it (a figure, or a sentence)."""
+class _AnswerText(BaseModel):
+    """A gold that is one answer as text."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["finance"] = "finance"
     answer: str
 
     @property
     def text(self) -> str:
         return self.answer
+
+
+class FinanceGold(_AnswerText):
+    """A FinanceBench answer as the dataset gives it (a figure, or a sentence)."""
+
+    kind: Literal["finance"] = "finance"
+
+
+class AnswerGold(_AnswerText):
+    """A reference answer from a user's JSONL file and the scorer that grades against
+    it: ``numeric`` (by value), ``exact`` (equal text) or ``judge`` (an LLM judge)."""
+
+    kind: Literal["answer"] = "answer"
+    scorer: Literal["numeric", "exact", "judge"]
 
 
 class ReferenceGold(BaseModel):
@@ -91,7 +134,7 @@ class ReferenceGold(BaseModel):
         return " | ".join(self.references)
 
 
-Gold = Annotated[ChoiceGold | FinanceGold | ReferenceGold, Field(discriminator="kind")]
+Gold = Annotated[ChoiceGold | FinanceGold | ReferenceGold | AnswerGold, Field(discriminator="kind")]
 
 
 class Entry(BaseModel):
@@ -151,11 +194,96 @@ def parse_context(spec: str | None, modes: dict[str, bool], default: str) -> Con
     return ContextSpec(mode=mode, n=None if n is None else int(n))
 
 
-def dataset_module(name: str) -> ModuleType:
-    """The module of dataset ``name``."""
-    if name not in DATASETS:
-        raise ConfigurationError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return importlib.import_module(f"minions.evals.datasets.{name}")
+class Dataset(ABC):
+    """Labelled questions over documents: it loads its examples and scores an answer.
+
+    A subclass registered under the entry-point group ``minions.datasets`` is built
+    with ``data``, what ``--data`` gave (``None``: its default copy, where it has
+    one), and says what to pass when that data is not there.
+    """
+
+    def __init__(self, data: str | Path | None = None) -> None:
+        self.data = data
+
+    @abstractmethod
+    def load(
+        self, ids: Sequence[str] | None = None, context: str | None = None, seed: int = 0
+    ) -> list[Example]:
+        """The examples ``ids`` (all when ``None``) in dataset order, their documents cut
+        to ``context`` (``None``: the dataset's default mode); ``seed`` seeds any draw."""
+
+    @abstractmethod
+    async def score(
+        self, example: Example, answer: str | None, judge: Judge | None = None
+    ) -> tuple[Score, Usage]:
+        """The score of ``answer`` to ``example`` (graded by ``judge`` where the dataset
+        uses one and one is given) and the tokens the judge took."""
+
+    def catalog(self) -> list[Entry]:
+        """Every example's id and metadata; override it where that is cheaper than
+        :meth:`load`."""
+        return [Entry(id=e.id, metadata=e.metadata) for e in self.load()]
+
+
+class ModuleDataset(Dataset):
+    """A dataset written as a module of functions (``resolve_path``, ``catalog``,
+    ``load``; see this package's docs), scored by the rules of its golds
+    (:func:`minions.evals.scoring.score_example`)."""
+
+    functions: ClassVar[ModuleType]
+
+    def __init__(self, data: str | Path | None = None) -> None:
+        super().__init__(data)
+        self.path: Path = self.functions.resolve_path(data)
+
+    def catalog(self) -> list[Entry]:
+        entries: list[Entry] = self.functions.catalog(self.path)
+        return entries
+
+    def load(
+        self, ids: Sequence[str] | None = None, context: str | None = None, seed: int = 0
+    ) -> list[Example]:
+        examples: list[Example] = self.functions.load(
+            self.path, ids=ids, context=context, seed=seed
+        )
+        return examples
+
+    async def score(
+        self, example: Example, answer: str | None, judge: Judge | None = None
+    ) -> tuple[Score, Usage]:
+        from ..scoring import score_example  # scoring imports this package
+
+        return await score_example(example, answer, judge=judge)
+
+
+class _UnknownDataset(ConfigurationError):
+    pass
+
+
+def available_datasets() -> list[str]:
+    """Names of every registered dataset."""
+    return sorted(registered(GROUP))
+
+
+def get_dataset(name: str, data: str | Path | None = None) -> Dataset:
+    """The registered dataset ``name`` over ``data``; a ``name`` ending in ``.jsonl`` is
+    the path of a user's own questions (:class:`.jsonl.JsonlDataset`)."""
+    if Path(name).suffix.lower() == ".jsonl":
+        if data is not None:
+            raise ConfigurationError(
+                f"--data is for registered datasets; {name} names its documents itself"
+            )
+        from .jsonl import JsonlDataset
+
+        return JsonlDataset(name)
+    try:
+        cls = load(GROUP, name, Dataset, "dataset", _UnknownDataset)
+    except _UnknownDataset as exc:
+        raise ConfigurationError(
+            f"{exc}; or pass the path of a .jsonl file of your own questions"
+        ) from None
+    dataset: Dataset = cls(data)
+    return dataset
 
 
 def select_ids(
@@ -196,7 +324,7 @@ def select_ids(
 
 
 def load_examples(
-    name: str,
+    dataset: str | Dataset,
     *,
     data: str | Path | None = None,
     context: str | None = None,
@@ -206,17 +334,15 @@ def load_examples(
     limit: int | None = None,
     seed: int = 0,
 ) -> list[Example]:
-    """Pick examples of dataset ``name`` (see :func:`select_ids`) and build them.
-
-    ``data`` defaults to the dataset's copy under ``../shared/data`` where there is one.
-    """
-    module = dataset_module(name)
-    path = module.resolve_path(data)
+    """Pick examples of ``dataset`` (see :func:`select_ids`) and build them. A name is
+    looked up with :func:`get_dataset` over ``data``, which defaults to the dataset's
+    copy under ``../shared/data`` where there is one."""
+    if isinstance(dataset, str):
+        dataset = get_dataset(dataset, data)
     chosen = select_ids(
-        module.catalog(path), ids=ids, where=where, sample=sample, limit=limit, seed=seed
+        dataset.catalog(), ids=ids, where=where, sample=sample, limit=limit, seed=seed
     )
-    examples: list[Example] = module.load(path, ids=chosen, context=context, seed=seed)
-    return examples
+    return dataset.load(ids=chosen, context=context, seed=seed)
 
 
 def existing_path(path: str | Path | None, default: Path | None, what: str) -> Path:

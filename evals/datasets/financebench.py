@@ -29,6 +29,7 @@ import gzip
 import json
 import logging
 import re
+import sys
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
@@ -39,9 +40,18 @@ from minions.documents import Document, load_document
 from minions.errors import ConfigurationError
 from minions.models import cache_dir
 
-from . import SHARED_DATA, Entry, Example, FinanceGold, existing_path, parse_context, seeded
+from . import (
+    SHARED_DATA,
+    Entry,
+    Example,
+    FinanceGold,
+    ModuleDataset,
+    existing_path,
+    parse_context,
+    seeded,
+)
 
-__all__ = ["CONTEXTS", "catalog", "download", "load", "resolve_path"]
+__all__ = ["CONTEXTS", "FinanceBench", "catalog", "download", "load", "resolve_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -230,3 +240,9 @@ def download(target: Path | None = None, *, fetch: Fetch = _fetch) -> Path:
 
 def _github_url(path: str) -> str:
     return GITHUB_RAW.format(commit=GITHUB_COMMIT, path=re.sub(r"\s", "%20", path))
+
+
+class FinanceBench(ModuleDataset):
+    """FinanceBench as a :class:`~minions.evals.datasets.Dataset` (entry point ``financebench``)."""
+
+    functions = sys.modules[__name__]

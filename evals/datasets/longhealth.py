@@ -28,6 +28,7 @@ unless said otherwise):
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -46,21 +47,18 @@ from . import (
     ContextSpec,
     Entry,
     Example,
+    ModuleDataset,
+    choice_question,
     existing_path,
     parse_context,
     seeded,
 )
 
-__all__ = ["CONTEXTS", "catalog", "load", "question_text", "resolve_path"]
+__all__ = ["CONTEXTS", "LongHealth", "catalog", "load", "question_text", "resolve_path"]
 
 CONTEXTS = {"full": False, "texts": True, "tokens": True, "distractors": True}
 DEFAULT_CONTEXT = "full"
 FILE_NAMES = ("benchmark_v5.json", "records_qa.json")
-
-PROMPT = (
-    "{question}\n\nOptions:\n{options}\n\nExactly one option is correct. Answer with the "
-    "letter of the correct option followed by its text."
-)
 
 TextId = tuple[str, str]  # (patient key, text key)
 
@@ -104,9 +102,7 @@ def catalog(path: Path) -> list[Entry]:
 
 def question_text(question: dict[str, Any]) -> str:
     """The question as put to the models: the options and how to answer."""
-    options = _options(question)
-    lines = "\n".join(f"{letter}. {text}" for letter, text in options.items())
-    return PROMPT.format(question=question["question"].strip(), options=lines)
+    return choice_question(question["question"], _options(question))
 
 
 def _options(question: dict[str, Any]) -> dict[str, str]:
@@ -233,3 +229,9 @@ def _describe(spec: ContextSpec, patient: str, kept: list[TextId], tokens: int) 
             f"patients, shuffled (~{tokens} tokens)"
         )
     return f"{spec}: {len(kept)} texts of {patient} ({', '.join(own)}; ~{tokens} tokens)"
+
+
+class LongHealth(ModuleDataset):
+    """LongHealth as a :class:`~minions.evals.datasets.Dataset` (entry point ``longhealth``)."""
+
+    functions = sys.modules[__name__]

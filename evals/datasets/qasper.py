@@ -15,6 +15,7 @@ per section. The only context mode is ``full``. Ids are ``<paper_id>/<question_i
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -23,9 +24,9 @@ from typing import Any
 from minions.documents import Document
 from minions.errors import ConfigurationError
 
-from . import Entry, Example, ReferenceGold, existing_path, parse_context
+from . import Entry, Example, ModuleDataset, ReferenceGold, existing_path, parse_context
 
-__all__ = ["CONTEXTS", "catalog", "load", "references", "resolve_path"]
+__all__ = ["CONTEXTS", "Qasper", "catalog", "load", "references", "resolve_path"]
 
 CONTEXTS = {"full": False}
 DEFAULT_CONTEXT = "full"
@@ -115,3 +116,9 @@ def load(
             )
         )
     return examples
+
+
+class Qasper(ModuleDataset):
+    """QASPER as a :class:`~minions.evals.datasets.Dataset` (entry point ``qasper``)."""
+
+    functions = sys.modules[__name__]
