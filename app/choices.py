@@ -25,8 +25,14 @@ from typing import Any, Literal
 import streamlit as st
 
 from minions import models
-from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE
-from minions.clients import Client, get_client
+from minions.api import (
+    DEFAULT_LOCAL,
+    KEYED_REMOTES,
+    OFFLINE_PRICE_AS,
+    OFFLINE_REMOTE,
+    default_remote,
+)
+from minions.clients import Client, capabilities_of, get_client, parse_spec, runs_locally
 from minions.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -53,13 +59,12 @@ class ModelChoice:
     @property
     def pack(self) -> str | None:
         """The offline pack this choice runs on, if any."""
-        provider, _, model = self.spec.partition(":")
-        return model if provider == "llamacpp" and model in models.PACKS else None
+        return models.pack_of(self.spec)
 
     @property
     def default_price_as(self) -> str | None:
-        """Offline and injected remotes cost $0; price them as a cloud model."""
-        if self.role == "remote" and (self.injected or self.spec.startswith("llamacpp:")):
+        """Local and injected remotes cost $0; price them as a cloud model."""
+        if self.role == "remote" and (self.injected or runs_locally(self.spec)):
             return OFFLINE_PRICE_AS
         return None
 
@@ -147,7 +152,7 @@ def pick_local() -> ModelChoice:
         return ModelChoice("local", "injected:local", injected=True)
     if kind == "offline pack":
         packs = list(models.PACKS)
-        default = packs.index(DEFAULT_LOCAL.split(":", 1)[1])
+        default = packs.index(models.pack_of(DEFAULT_LOCAL) or packs[0])
         pack = st.selectbox(
             "Pack", packs, index=default, format_func=_pack_label, key="local.pack",
             help="GGUF models run in this process by llama.cpp (minions[embedded]).",
@@ -168,17 +173,37 @@ def pick_local() -> ModelChoice:
 
 # --- remote ------------------------------------------------------------------------
 
-REMOTE_KINDS = ["OpenAI", "Anthropic", "OpenAI-compatible server", "offline stand-in", "typed spec"]
+#: the sidebar's names of the providers of the library's default remotes
+PROVIDER_LABELS = {"openai": "OpenAI", "anthropic": "Anthropic"}
+
+
+def _label(spec: str) -> str:
+    provider = parse_spec(spec)[0]
+    return PROVIDER_LABELS.get(provider, provider)
+
+
+#: a kind for each default remote (``KEYED_REMOTES``), in the library's order: label -> spec
+KEYED_KINDS = {_label(spec): spec for spec in KEYED_REMOTES}
+STAND_IN = "offline stand-in"
+REMOTE_KINDS = [*KEYED_KINDS, "OpenAI-compatible server", STAND_IN, "typed spec"]
 
 
 def _default_remote_kind() -> str:
+    """The kind of :func:`minions.api.default_remote` (the library's rule)."""
     if os.environ.get(INJECT_ENV):
         return INJECTED
-    if os.environ.get("OPENAI_API_KEY"):
-        return "OpenAI"
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        return "Anthropic"
-    return "offline stand-in"
+    remote = default_remote()
+    return next((kind for kind, spec in KEYED_KINDS.items() if spec == remote), STAND_IN)
+
+
+def _keyed_remote(label: str, spec: str) -> ModelChoice:
+    """A model of a provider that takes an API key; the key variable is the provider's."""
+    provider, model = parse_spec(spec)
+    capabilities = capabilities_of(spec)
+    model = st.text_input(f"{label} model", model, key=f"remote.{provider}")
+    key_env = capabilities.key_env if capabilities.needs_key else None
+    options = _api_key(label, capabilities.key_env)
+    return ModelChoice("remote", f"{provider}:{model}", options, key_env=key_env)
 
 
 def _api_key(provider: str, env: str | None) -> dict[str, str]:
@@ -203,26 +228,20 @@ def pick_remote() -> ModelChoice:
     if kind == INJECTED:
         st.caption(f"Clients from {INJECT_ENV}={os.environ[INJECT_ENV]}")
         return ModelChoice("remote", "injected:remote", injected=True)
-    if kind == "OpenAI":
-        model = st.text_input("OpenAI model", "gpt-4o-mini", key="remote.openai")
-        options = _api_key("OpenAI", "OPENAI_API_KEY")
-        return ModelChoice("remote", f"openai:{model}", options, key_env="OPENAI_API_KEY")
-    if kind == "Anthropic":
-        model = st.text_input("Anthropic model", "claude-haiku-4-5", key="remote.anthropic")
-        options = _api_key("Anthropic", "ANTHROPIC_API_KEY")
-        return ModelChoice("remote", f"anthropic:{model}", options, key_env="ANTHROPIC_API_KEY")
+    if kind in KEYED_KINDS:
+        return _keyed_remote(kind, KEYED_KINDS[kind])
     if kind == "OpenAI-compatible server":
         base_url = st.text_input("Base URL", "http://localhost:8000/v1", key="remote.base_url")
         model = st.text_input("Model", key="remote.compatible")
         options = {"base_url": base_url, **_api_key("Server", None)}
         return ModelChoice("remote", f"openai:{model}", options)
-    if kind == "offline stand-in":
+    if kind == STAND_IN:
         st.caption(
             f"{OFFLINE_REMOTE}: a 1.5B model, nowhere near a frontier model; "
             "for trying the app without a key."
         )
         return ModelChoice("remote", OFFLINE_REMOTE)
-    spec = st.text_input("Remote spec", "openai:gpt-4o-mini", key="remote.spec")
+    spec = st.text_input("Remote spec", KEYED_REMOTES[0], key="remote.spec")
     return ModelChoice("remote", spec.strip())
 
 

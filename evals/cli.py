@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE, default_remote
-from minions.clients import parse_spec, provider_class
+from minions.clients import runs_locally
 from minions.errors import MinionsError
 from minions.pricing import format_usd
 
@@ -68,13 +68,6 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
             _fail(f"{flag} {value!r} must look like key=value")
         found[key.strip()] = text.strip()
     return found
-
-
-def _is_local(spec: str) -> bool:
-    try:
-        return provider_class(parse_spec(spec)[0]).is_local
-    except MinionsError:
-        return False
 
 
 #: the terminal table: short headers (report.md has the long ones and the notes)
@@ -239,10 +232,11 @@ def run(
             f"[yellow]note:[/] the remote is the offline stand-in {OFFLINE_REMOTE}, priced as "
             f"{OFFLINE_PRICE_AS}; pass --remote for a real remote model."
         )
-    elif price_as is None and _is_local(remote_spec):
+    elif price_as is None and runs_locally(remote_spec):
         _stderr().print(
             f"[yellow]note:[/] the remote {remote_spec} runs locally, so remote $ will be $0; "
-            "pass --price-as openai:gpt-4o (or another priced model) to estimate cloud cost."
+            f"pass --price-as {OFFLINE_PRICE_AS} (or another priced model) to estimate cloud "
+            "cost."
         )
     try:
         if download:

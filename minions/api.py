@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from minions.clients import Client, get_client
+from minions.clients import Client, capabilities_of, get_client
 from minions.documents import Document, load_document
 from minions.events import Events, Sink
 from minions.limits import Limits
@@ -21,23 +20,31 @@ DEFAULT_LOCAL = "llamacpp:qwen2.5-coder-0.5b"
 OFFLINE_REMOTE = "llamacpp:qwen2.5-coder-1.5b"
 #: what an offline run is priced as, so it still reports cloud dollars
 OFFLINE_PRICE_AS = "openai:gpt-4o"
-STAND_IN_NOTE = (
-    f"the remote is the offline stand-in {OFFLINE_REMOTE}, a 1.5B model nowhere near a "
-    "frontier model; set OPENAI_API_KEY or ANTHROPIC_API_KEY, or pass remote=, for real "
-    f"answers. Its usage is priced as {OFFLINE_PRICE_AS}."
-)
+#: the remotes used when none is given, in order: the first whose provider's API key
+#: (``Capabilities.key_env``) is set in the environment; with none, ``OFFLINE_REMOTE``
+KEYED_REMOTES = ("openai:gpt-4o-mini", "anthropic:claude-haiku-4-5")
 
 DocumentsArg = str | Path | Document | Sequence[str | Path | Document]
 
 
 def default_remote() -> str:
-    """``openai:gpt-4o-mini`` with OPENAI_API_KEY, else ``anthropic:claude-haiku-4-5``
-    with ANTHROPIC_API_KEY, else the offline stand-in pack."""
-    if os.environ.get("OPENAI_API_KEY"):
-        return "openai:gpt-4o-mini"
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        return "anthropic:claude-haiku-4-5"
+    """The remote when none is given (the library, the CLI, the app and the evals):
+    ``openai:gpt-4o-mini`` with OPENAI_API_KEY, else ``anthropic:claude-haiku-4-5``
+    with ANTHROPIC_API_KEY, else the offline stand-in pack (see :data:`KEYED_REMOTES`)."""
+    for spec in KEYED_REMOTES:
+        if capabilities_of(spec).key_from_env():
+            return spec
     return OFFLINE_REMOTE
+
+
+def stand_in_note() -> str:
+    """What a run on the offline stand-in says about it."""
+    keys = " or ".join(filter(None, (capabilities_of(s).key_env for s in KEYED_REMOTES)))
+    return (
+        f"the remote is the offline stand-in {OFFLINE_REMOTE}, a 1.5B model nowhere near a "
+        f"frontier model; set {keys}, or pass remote=, for real answers. Its usage is "
+        f"priced as {OFFLINE_PRICE_AS}."
+    )
 
 
 def as_documents(documents: DocumentsArg) -> list[Document]:
@@ -74,7 +81,7 @@ async def ask_async(
     remote_spec = remote if remote is not None else default_remote()
     stand_in = remote is None and remote_spec == OFFLINE_REMOTE
     if stand_in:
-        logger.warning(STAND_IN_NOTE)
+        logger.warning(stand_in_note())
         price_as = price_as or OFFLINE_PRICE_AS
     result = await strategy.run(
         task,
@@ -86,7 +93,7 @@ async def ask_async(
         limits=limits,
     )
     if stand_in:
-        result.notes.insert(0, STAND_IN_NOTE)
+        result.notes.insert(0, stand_in_note())
     return result
 
 

@@ -164,6 +164,16 @@ PACKS: dict[str, Pack] = {
 }
 
 
+#: the provider that runs packs: a pack's client spec is ``llamacpp:<pack>``
+PACK_PROVIDER = "llamacpp"
+
+
+def pack_of(spec: str) -> str | None:
+    """The pack a client spec runs on (``"llamacpp:qwen2.5-coder-0.5b"``), else None."""
+    provider, _, model = spec.partition(":")
+    return model if provider == PACK_PROVIDER and model in PACKS else None
+
+
 def get_pack(name: str) -> Pack:
     """The pack called ``name``; an unknown name lists the packs."""
     try:

@@ -57,18 +57,14 @@ def format_usd(usd: float | None) -> str:
 def price(usage: Usage, spec: str, *, local: bool | None = None) -> Price:
     """Dollars for ``usage`` on the model named by ``spec`` (``provider:model``).
 
-    ``local`` says the model runs on the user's machine ($0); when ``None`` it is the
-    registered provider's ``is_local``.
+    ``local`` says the model runs on the user's machine ($0); when ``None`` it is what
+    the registered provider's capabilities say (:func:`minions.clients.runs_locally`).
     """
-    from minions.clients import parse_spec, provider_class
-    from minions.errors import UnknownProviderError
+    from minions.clients import parse_spec, runs_locally
 
     provider, model = parse_spec(spec)
     if local is None:
-        try:
-            local = provider_class(provider).is_local
-        except UnknownProviderError:
-            local = False
+        local = runs_locally(spec)
     if local:
         return Price(usd=0.0, model=spec, note="local model: $0")
     return _genai_price(usage, provider, model, spec)

@@ -6,6 +6,11 @@ a first-class citizen::
 
     [project.entry-points."minions.clients"]
     myprovider = "mypackage.client:MyClient"   # a Client subclass: MyClient(model, **kwargs)
+
+What a provider can do is data on its class, ``defaults: ClassVar[Capabilities]``
+(runs locally, the API key's environment variable, JSON-schema support, ...): pricing,
+the default remote, the CLI and the app read it through :func:`capabilities_of` without
+building a client, and each client's ``capabilities`` derive from it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from minions.clients.base import (
     Client,
     LimitedClient,
     RetryingClient,
+    SchemaInPromptClient,
     WrapperClient,
 )
 from minions.errors import ConfigurationError, UnknownProviderError
@@ -29,11 +35,14 @@ __all__ = [
     "Client",
     "LimitedClient",
     "RetryingClient",
+    "SchemaInPromptClient",
     "WrapperClient",
+    "capabilities_of",
     "get_client",
     "parse_spec",
     "provider_class",
     "providers",
+    "runs_locally",
 ]
 
 GROUP = "minions.clients"
@@ -64,6 +73,25 @@ def provider_class(provider: str) -> type[Client]:
     return load(GROUP, provider, Client, "provider", UnknownProviderError)
 
 
+def capabilities_of(spec: str | Client) -> Capabilities:
+    """What a client can do; for a spec, what its provider's class says before any
+    client is built (:attr:`Client.defaults`: ``llamacpp:`` is local without loading a
+    model, ``openai:`` reads its key from ``OPENAI_API_KEY``). An unknown provider is
+    an :class:`UnknownProviderError`."""
+    if isinstance(spec, Client):
+        return spec.capabilities
+    return provider_class(parse_spec(spec)[0]).defaults
+
+
+def runs_locally(spec: str | Client) -> bool:
+    """Whether ``spec`` runs on the user's machine (and costs $0), by
+    :func:`capabilities_of`; a malformed spec or an unknown provider is not local."""
+    try:
+        return capabilities_of(spec).local
+    except ConfigurationError:
+        return False
+
+
 def get_client(
     spec: str | Client,
     *,
@@ -74,7 +102,8 @@ def get_client(
     """Resolve a spec such as ``"openai:gpt-4o-mini"`` into a ready client.
 
     ``kwargs`` go to the provider (e.g. ``base_url=`` for ``openai:``, ``replies=``
-    for ``scripted:``). The client comes wrapped: transient errors are retried
+    for ``scripted:``). The client comes wrapped: a provider without structured
+    output is asked for a schema in the prompt, transient errors are retried
     ``retries`` times with backoff, and ``max_concurrency`` caps calls in flight.
     A :class:`Client` instance is returned as is.
     """
@@ -87,6 +116,8 @@ def get_client(
     except TypeError as exc:
         raise ConfigurationError(f"{spec}: {exc}") from None
     client: Client = cls(model, **kwargs)  # type: ignore[call-arg]
+    if not client.capabilities.structured_output:
+        client = SchemaInPromptClient(client)
     if retries > 0:
         client = RetryingClient(client, attempts=retries + 1)
     if max_concurrency is not None:

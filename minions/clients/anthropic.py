@@ -57,9 +57,15 @@ UNSUPPORTED_OPTIONS = ("temperature", "seed")
 
 _LENGTH_STOPS = ("max_tokens", "model_context_window_exceeded")
 
+#: what the SDK reads when no API key is given, besides ``defaults.key_env``
+AUTH_TOKEN_ENV = "ANTHROPIC_AUTH_TOKEN"
+
 
 class AnthropicClient(Client):
     provider: ClassVar[str] = "anthropic"
+    defaults: ClassVar[Capabilities] = Capabilities(
+        max_parallel_requests=8, key_env="ANTHROPIC_API_KEY", needs_key=True
+    )
 
     def __init__(
         self,
@@ -70,7 +76,7 @@ class AnthropicClient(Client):
         max_tokens: int = 4096,
         structured_output: Literal["json", "tool"] = "json",
         context_window: int | None = None,
-        max_parallel_requests: int = 8,
+        max_parallel_requests: int | None = None,
         timeout_s: float | None = None,
         http_client: Any = None,
     ) -> None:
@@ -80,11 +86,15 @@ class AnthropicClient(Client):
         ``httpx2.AsyncClient`` the SDK sends through (tests pass a ``MockTransport``)."""
         sdk = import_sdk("anthropic", "anthropic", "the anthropic: provider")
         self._anthropic = sdk
-        if not (
-            api_key or os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
-        ):
+        if context_window is None and model.startswith("claude"):
+            context_window = CLAUDE_CONTEXT_WINDOW
+        self.capabilities = self.defaults.derive(
+            context_window=context_window,
+            **without_none(max_parallel_requests=max_parallel_requests),
+        )
+        if not (api_key or self.capabilities.key_from_env() or os.environ.get(AUTH_TOKEN_ENV)):
             raise AuthenticationError(
-                "no API key: set ANTHROPIC_API_KEY (or pass api_key=...)",
+                f"no API key: set {self.capabilities.key_env} (or pass api_key=...)",
                 provider=self.provider,
             )
         self.model = model
@@ -93,18 +103,13 @@ class AnthropicClient(Client):
         self.structured_output = structured_output
         self._dropped_logged = False
         sdk_options = without_none(
-            api_key=api_key, base_url=base_url, timeout=timeout_s, http_client=http_client
+            api_key=api_key or self.capabilities.key_from_env(),
+            base_url=base_url,
+            timeout=timeout_s,
+            http_client=http_client,
         )
         # our RetryingClient is the one retry policy
         self._clients = PerLoop(lambda: sdk.AsyncAnthropic(max_retries=0, **sdk_options))
-        if context_window is None and model.startswith("claude"):
-            context_window = CLAUDE_CONTEXT_WINDOW
-        self.capabilities = Capabilities(
-            context_window=context_window,
-            structured_output=True,
-            max_parallel_requests=max_parallel_requests,
-            local=False,
-        )
 
     async def _reply(self, request: Awaitable[T]) -> T:
         """``request``'s reply, with our errors for the SDK's."""
@@ -113,7 +118,7 @@ class AnthropicClient(Client):
             request,
             provider=self.provider,
             server=self.base_url or "api.anthropic.com",
-            key_hint="Set ANTHROPIC_API_KEY to a valid key (or pass api_key=...).",
+            key_hint=f"Set {self.capabilities.key_env} to a valid key (or pass api_key=...).",
             not_found_hint=(
                 f"Check the model name {self.model!r}; the current ones are listed at "
                 "https://docs.anthropic.com/en/docs/about-claude/models"

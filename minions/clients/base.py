@@ -3,7 +3,8 @@
 A provider implements a single coroutine, :meth:`Client.chat`. What a client can do
 is data on it (:class:`Capabilities`), never something callers find out with
 ``isinstance``. Behaviour that applies to every provider (retries, a concurrency
-limit) wraps a client instead of living in each one.
+limit, a schema asked for in the prompt where the provider cannot enforce one) wraps
+a client instead of living in each one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 import weakref
@@ -27,7 +29,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from minions.asyncio_bridge import run_sync
 from minions.errors import ContextWindowExceeded, ProviderError
+from minions.prompts import render
 from minions.tokens import approx_tokens
 from minions.types import Completion, FinishReason, Message, Usage
 
@@ -40,7 +44,13 @@ COMMON_OPTIONS = ("temperature", "max_tokens", "seed", "stop")
 
 
 class Capabilities(BaseModel):
-    """What a client can do, as data protocols read instead of checking types."""
+    """What a client can do, as data everything reads instead of checking types.
+
+    A provider's class sets :attr:`Client.defaults`, what is known before a client is
+    built (that ``llamacpp:`` runs locally, which variable holds the key); a client's
+    ``capabilities`` are those defaults with what only the instance knows filled in
+    (:meth:`derive`), such as the model's context window.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -48,12 +58,28 @@ class Capabilities(BaseModel):
         default=None, description="prompt + output tokens the model accepts; None if unknown"
     )
     structured_output: bool = Field(
-        default=True, description="can constrain output to a JSON schema"
+        default=True,
+        description="constrains output to a JSON schema; if not, get_client asks for the "
+        "schema in the prompt (SchemaInPromptClient)",
     )
     max_parallel_requests: int = Field(
         default=1, ge=1, description="requests worth sending at once"
     )
     local: bool = Field(default=False, description="runs on the user's machine and costs $0")
+    key_env: str | None = Field(
+        default=None, description="environment variable the API key is read from, if any"
+    )
+    needs_key: bool = Field(
+        default=False, description="calls fail without an API key (argument or key_env)"
+    )
+
+    def derive(self, **changes: Any) -> Capabilities:
+        """A validated copy with ``changes``."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+    def key_from_env(self) -> str | None:
+        """The API key in the environment variable ``key_env``, if it is set."""
+        return (os.environ.get(self.key_env) or None) if self.key_env else None
 
 
 class Client(ABC):
@@ -61,8 +87,9 @@ class Client(ABC):
 
     #: name used in spec strings, ``provider:model``
     provider: ClassVar[str] = ""
-    #: whether every model of this provider runs on the user's machine (priced at $0)
-    is_local: ClassVar[bool] = False
+    #: what every client of this provider can do, known without building one; an
+    #: instance's ``capabilities`` derive from it
+    defaults: ClassVar[Capabilities] = Capabilities()
 
     model: str
     capabilities: Capabilities
@@ -91,8 +118,9 @@ class Client(ABC):
         schema: type[BaseModel] | None = None,
         **options: Any,
     ) -> Completion:
-        """Blocking convenience wrapper around :meth:`chat` (not for use inside a loop)."""
-        return asyncio.run(self.chat(as_messages(messages), schema=schema, **options))
+        """Blocking convenience wrapper around :meth:`chat`; inside a running event loop
+        it runs on a loop of its own in a worker thread."""
+        return run_sync(self.chat(as_messages(messages), schema=schema, **options))
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections or models; the default holds nothing."""
@@ -143,6 +171,19 @@ def parse_structured(text: str, schema: type[SchemaT]) -> tuple[SchemaT | None, 
         return None, f"reply does not match the {schema.__name__} schema: {errors}"
 
 
+def parse_reply(
+    text: str, schema: type[BaseModel] | None, finish_reason: FinishReason
+) -> tuple[BaseModel | None, str | None]:
+    """:func:`parse_structured` when a schema was asked for, saying when the reply was
+    cut off; ``(None, None)`` without one."""
+    if schema is None:
+        return None, None
+    parsed, error = parse_structured(text, schema)
+    if error and finish_reason == "length":
+        error = f"reply was cut off at the output token limit; {error}"
+    return parsed, error
+
+
 def make_completion(
     text: str,
     *,
@@ -156,11 +197,7 @@ def make_completion(
 
     ``started`` is a ``time.perf_counter()`` reading taken before the request.
     """
-    parsed, error = (None, None)
-    if schema is not None:
-        parsed, error = parse_structured(text, schema)
-        if error and finish_reason == "length":
-            error = f"reply was cut off at the output token limit; {error}"
+    parsed, error = parse_reply(text, schema, finish_reason)
     return Completion(
         text=text,
         parsed=parsed,
@@ -202,8 +239,8 @@ class WrapperClient(Client):
         return self.wrapped.provider
 
     @property
-    def is_local(self) -> bool:  # type: ignore[override]
-        return self.wrapped.is_local
+    def defaults(self) -> Capabilities:  # type: ignore[override]
+        return self.wrapped.defaults
 
     @property
     def model(self) -> str:  # type: ignore[override]
@@ -303,6 +340,31 @@ class RetryingClient(WrapperClient):
                 usage = completion.usage + Usage(retries=number - 1)
                 return completion.model_copy(update={"usage": usage})
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+class SchemaInPromptClient(WrapperClient):
+    """Structured output for a provider that cannot constrain a reply to a JSON schema
+    (``structured_output`` false in its capabilities): the schema is asked for in the
+    prompt, the provider is called without one, and the reply is validated against it
+    like any other (``Completion.parsed`` / ``parse_error``)."""
+
+    async def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        schema: type[BaseModel] | None = None,
+        **options: Any,
+    ) -> Completion:
+        if schema is None:
+            return await self.wrapped.chat(messages, **options)
+        asked = render("json_schema", schema=json.dumps(json_schema(schema)))
+        messages = list(messages)
+        if messages and messages[-1].role == "user":
+            last = messages.pop()
+            asked = f"{last.content}\n\n{asked}"
+        completion = await self.wrapped.chat([*messages, Message.user(asked)], **options)
+        parsed, error = parse_reply(completion.text, schema, completion.finish_reason)
+        return completion.model_copy(update={"parsed": parsed, "parse_error": error})
 
 
 class LimitedClient(WrapperClient):

@@ -275,7 +275,8 @@ def _reused_prefix(candidates: list[Sequence[int]], prompt: Sequence[int]) -> in
 
 class LlamaCppClient(Client):
     provider: ClassVar[str] = "llamacpp"
-    is_local: ClassVar[bool] = True
+    #: one call at a time: the process's llama.cpp work shares one worker thread
+    defaults: ClassVar[Capabilities] = Capabilities(local=True, max_parallel_requests=1)
 
     def __init__(
         self,
@@ -318,9 +319,7 @@ class LlamaCppClient(Client):
         self._path: Path | None = None
         trained = self._trained_context()
         window = min(w for w in (trained, context_window, n_ctx) if w)
-        self.capabilities = Capabilities(
-            context_window=window, structured_output=True, max_parallel_requests=1, local=True
-        )
+        self.capabilities = self.defaults.derive(context_window=window)
 
     def _trained_context(self) -> int:
         if self.model in models.PACKS:

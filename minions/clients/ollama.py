@@ -76,7 +76,10 @@ def size_num_ctx(needed: int, context_window: int) -> int:
 
 class OllamaClient(Client):
     provider: ClassVar[str] = "ollama"
-    is_local: ClassVar[bool] = True
+    #: a key only for hosts that ask for one (ollama.com); the SDK reads the variable
+    defaults: ClassVar[Capabilities] = Capabilities(
+        context_window=DEFAULT_CONTEXT_WINDOW, local=True, key_env="OLLAMA_API_KEY"
+    )
 
     def __init__(
         self,
@@ -108,11 +111,9 @@ class OllamaClient(Client):
         self._clients = PerLoop(
             lambda: self._ollama.AsyncClient(self.host, timeout=timeout_s, **http_options)
         )
-        self.capabilities = Capabilities(
-            context_window=context_window or DEFAULT_CONTEXT_WINDOW,
-            structured_output=True,
+        self.capabilities = self.defaults.derive(
+            context_window=context_window or self.defaults.context_window,
             max_parallel_requests=max_parallel_requests or _env_int("OLLAMA_NUM_PARALLEL", 1),
-            local=True,
         )
 
     @property
@@ -128,7 +129,7 @@ class OllamaClient(Client):
                 self.provider,
                 exc.status_code,
                 str(exc.error),
-                key_hint="Set OLLAMA_API_KEY to a valid key for this Ollama host.",
+                key_hint=f"Set {self.capabilities.key_env} to a valid key for this Ollama host.",
                 not_found_hint=f"Download the model with `ollama pull {self.model}`.",
                 retry_after=_retry_after(exc),
             ) from exc

@@ -62,6 +62,9 @@ def known_context_window(model: str) -> int | None:
 
 class OpenAIClient(Client):
     provider: ClassVar[str] = "openai"
+    defaults: ClassVar[Capabilities] = Capabilities(
+        max_parallel_requests=8, key_env="OPENAI_API_KEY", needs_key=True
+    )
 
     def __init__(
         self,
@@ -73,7 +76,7 @@ class OpenAIClient(Client):
         local: bool = False,
         strict: bool = True,
         context_window: int | None = None,
-        max_parallel_requests: int = 8,
+        max_parallel_requests: int | None = None,
         timeout_s: float | None = None,
         http_client: Any = None,
     ) -> None:
@@ -85,11 +88,19 @@ class OpenAIClient(Client):
         self._openai = sdk
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key and self.base_url is None:
+        if context_window is None and self.base_url is None:
+            context_window = known_context_window(model)
+        self.capabilities = self.defaults.derive(
+            context_window=context_window,
+            local=local,
+            needs_key=self.base_url is None,  # compatible servers rarely want one
+            **without_none(max_parallel_requests=max_parallel_requests),
+        )
+        key = api_key or self.capabilities.key_from_env()
+        if not key and self.capabilities.needs_key:
             raise AuthenticationError(
-                "no API key: set OPENAI_API_KEY (or pass api_key=...); for an "
-                "OpenAI-compatible server without a key, pass base_url=... or set "
+                f"no API key: set {self.capabilities.key_env} (or pass api_key=...); for "
+                "an OpenAI-compatible server without a key, pass base_url=... or set "
                 "OPENAI_BASE_URL",
                 provider=self.provider,
             )
@@ -103,14 +114,6 @@ class OpenAIClient(Client):
         )
         # our RetryingClient is the one retry policy
         self._clients = PerLoop(lambda: sdk.AsyncOpenAI(max_retries=0, **sdk_options))
-        if context_window is None and self.base_url is None:
-            context_window = known_context_window(model)
-        self.capabilities = Capabilities(
-            context_window=context_window,
-            structured_output=True,
-            max_parallel_requests=max_parallel_requests,
-            local=local,
-        )
 
     @property
     def server(self) -> str:
@@ -124,7 +127,7 @@ class OpenAIClient(Client):
             request,
             provider=self.provider,
             server=self.server,
-            key_hint="Set OPENAI_API_KEY to a valid key (or pass api_key=...).",
+            key_hint=f"Set {self.capabilities.key_env} to a valid key (or pass api_key=...).",
             not_found_hint=(
                 f"Check that the model {self.model!r} exists{where} and the key can use "
                 "it (an OpenAI-compatible base URL usually ends in /v1)."

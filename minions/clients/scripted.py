@@ -60,6 +60,7 @@ class ScriptExhausted(MinionsError):
 
 class ScriptedClient(Client):
     provider: ClassVar[str] = "scripted"
+    defaults: ClassVar[Capabilities] = Capabilities(context_window=128_000, max_parallel_requests=4)
 
     def __init__(
         self,
@@ -68,9 +69,9 @@ class ScriptedClient(Client):
         replies: Sequence[Reply] | ReplyFunction = (),
         fail_first: int = 0,
         delay_s: float = 0.0,
-        context_window: int | None = 128_000,
-        max_parallel_requests: int = 4,
-        local: bool = False,
+        context_window: int | None = defaults.context_window,
+        max_parallel_requests: int = defaults.max_parallel_requests,
+        local: bool = defaults.local,
     ) -> None:
         """``fail_first`` raises a transient (rate-limit) error on the first N calls;
         ``delay_s`` makes every call slow; ``local`` marks the client as a local model."""
@@ -80,9 +81,8 @@ class ScriptedClient(Client):
         self.fail_first = fail_first
         self.delay_s = delay_s
         self.calls: list[ScriptedCall] = []
-        self.capabilities = Capabilities(
+        self.capabilities = self.defaults.derive(
             context_window=context_window,
-            structured_output=True,
             max_parallel_requests=max_parallel_requests,
             local=local,
         )

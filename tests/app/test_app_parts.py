@@ -14,8 +14,8 @@ pytest.importorskip("streamlit", reason="the app needs pip install 'minions[app]
 from pydantic import BaseModel, Field
 from streamlit.testing.v1 import AppTest
 
-from minions.api import ask
-from minions.app import launch
+from minions.api import OFFLINE_PRICE_AS, OFFLINE_REMOTE, ask, default_remote
+from minions.app import choices, launch
 from minions.app.choices import ModelChoice, load_factory
 from minions.app.inputs import bundled_examples, load_upload
 from minions.app.options import option_fields
@@ -160,6 +160,32 @@ def test_offline_remote_is_priced_as_a_cloud_model():
     assert ModelChoice("remote", "llamacpp:qwen2.5-coder-1.5b").default_price_as
     assert ModelChoice("remote", "openai:gpt-4o").default_price_as is None
     assert ModelChoice("local", "llamacpp:qwen2.5-coder-0.5b").pack == "qwen2.5-coder-0.5b"
+
+
+def test_a_local_remote_of_any_provider_is_priced_as_a_cloud_model(monkeypatch):
+    from tests.fake_providers import LocalProvider, register
+
+    register(monkeypatch, LocalProvider)
+    assert ModelChoice("remote", "fakelocal:m").default_price_as == OFFLINE_PRICE_AS
+    assert ModelChoice("remote", "scripted:m").default_price_as is None
+    assert ModelChoice("remote", "madeup:m").default_price_as is None
+
+
+@pytest.mark.parametrize(
+    ("keys", "kind"),
+    [
+        ((), "offline stand-in"),
+        (("ANTHROPIC_API_KEY",), "Anthropic"),
+        (("OPENAI_API_KEY", "ANTHROPIC_API_KEY"), "OpenAI"),
+    ],
+)
+def test_the_remote_picker_starts_on_the_librarys_default_remote(monkeypatch, keys, kind):
+    for name in ("MINIONS_APP_CLIENTS", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name in keys:
+        monkeypatch.setenv(name, "sk-test")
+    assert choices._default_remote_kind() == kind
+    assert choices.KEYED_KINDS.get(kind, OFFLINE_REMOTE) == default_remote()
 
 
 def test_missing_pack_names_the_pull_command(monkeypatch, tmp_path):

@@ -260,7 +260,8 @@ def test_capabilities_come_from_the_pack() -> None:
     assert made.capabilities.context_window == 8192
     assert made.capabilities.structured_output and made.capabilities.local
     assert made.capabilities.max_parallel_requests == 1
-    assert made.is_local and made.spec == f"llamacpp:{PACK}"
+    assert made.spec == f"llamacpp:{PACK}"
+    assert made.capabilities == LlamaCppClient.defaults.derive(context_window=8192)
     assert client(context_window=2000).capabilities.context_window == 2000
 
 

@@ -372,7 +372,8 @@ async def test_keep_alive_think_and_other_options() -> None:
 def test_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
     server = FakeServer(httpx)
     capabilities = make(server).capabilities
-    assert capabilities.local and OllamaClient.is_local
+    assert capabilities.local and OllamaClient.defaults.local
+    assert capabilities.key_env == "OLLAMA_API_KEY" and not capabilities.needs_key
     assert capabilities.structured_output
     assert capabilities.max_parallel_requests == 1
 

@@ -152,6 +152,25 @@ def test_a_local_remote_without_price_as_is_noted(
     assert "--price-as" in result.output
 
 
+@needs_medical
+def test_a_remote_is_local_by_its_providers_capabilities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fake_providers import LocalProvider, register
+
+    register(monkeypatch, LocalProvider)
+    made = {
+        "scripted:local": ScriptedClient("local", replies=lambda m: "A", local=True),
+        "fakelocal:m": ScriptedClient("remote", replies=lambda m: "B"),
+    }
+    monkeypatch.setattr(minions.evals.runner, "get_client", lambda spec, **kw: made[spec])
+    args = ["--dataset", "longhealth", "--ids", "patient_01/q1", "--protocols", "remote_only"]
+    args += ["--local", "scripted:local", "--context", "texts:1", "--remote", "fakelocal:m"]
+    result = invoke(*args, "--out", str(tmp_path / "a"))
+    assert result.exit_code == 0, result.output
+    assert "the remote fakelocal:m runs locally" in result.output
+
+
 def mounted() -> typer.Typer:
     """``eval_app`` mounted the way ``minions.cli`` mounts it."""
     app = typer.Typer(name="minions", no_args_is_help=True)
