@@ -24,6 +24,12 @@ from rich.progress import (
 from rich.table import Table
 
 from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE, default_remote
+from minions.cli_options import (
+    MaxRemoteCallsOption,
+    MaxRemoteUsdOption,
+    TimeoutOption,
+    limits_from_options,
+)
 from minions.clients import runs_locally
 from minions.errors import MinionsError
 from minions.pricing import format_usd
@@ -212,6 +218,9 @@ def run(
     traces: Annotated[
         bool, typer.Option("--traces", help="Save every Result as traces/<protocol>/<id>.json.")
     ] = False,
+    max_remote_usd: MaxRemoteUsdOption = None,
+    max_remote_calls: MaxRemoteCallsOption = None,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Run protocols over a dataset: one row per (example, protocol) in OUT/results.jsonl.
 
@@ -260,6 +269,7 @@ def run(
             limit=limit,
             seed=seed,
             options=parse_options(option or [], protocol_names),
+            limits=limits_from_options(max_remote_usd, max_remote_calls, timeout),
         )
     except (MinionsError, ValueError) as exc:
         _fail(str(exc))

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import minions
 from minions.clients import Client, get_client
 from minions.errors import ConfigurationError
+from minions.limits import Limits
 from minions.protocol import get_protocol, parse_option
 from minions.types import Result, RunStatus, Usage
 
@@ -76,6 +77,7 @@ class EvalSettings(BaseModel):
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="protocol options, by protocol"
     )
+    limits: Limits | None = Field(default=None, description="every run's limits")
 
 
 class RunInfo(BaseModel):
@@ -319,6 +321,7 @@ async def _run_pair(example: Example, protocol: str, ctx: _Context) -> EvalRow:
             local=ctx.local,
             remote=ctx.remote,
             price_as=settings.price_as,
+            limits=settings.limits,
             **settings.options.get(protocol, {}),
         )
     except Exception as exc:

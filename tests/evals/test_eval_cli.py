@@ -207,3 +207,18 @@ def test_a_narrow_terminal_gets_the_headline_columns() -> None:
     )  # fmt: skip
     assert len(results_table([group], "x", width=80).columns) == 6
     assert len(results_table([group], "x", width=200).columns) == 11
+
+
+@needs_medical
+def test_limits_reach_every_run_and_are_saved(
+    tmp_path: Path, scripted_models: dict[str, ScriptedClient]
+) -> None:
+    out = tmp_path / "run"
+    result = invoke(*RUN, "--out", str(out), "--max-remote-calls", "0", "--timeout", "60")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / RESULTS).read_text().splitlines()]
+    status = {(r["protocol"], r["status"]) for r in rows}
+    assert status == {("remote_only", "budget_exceeded"), ("local_only", "answered")}
+    info = json.loads((out / RUN_INFO).read_text())
+    assert info["settings"]["limits"]["max_remote_calls"] == 0
+    assert len(scripted_models["scripted:remote"].calls) == 0
