@@ -22,6 +22,11 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _LAZY = {
     "ask": "minions.api",
     "ask_async": "minions.api",
+    "stream": "minions.api",
+    "RunStream": "minions.api",
+    "Protocol": "minions.protocol",
+    "ProtocolConfig": "minions.protocol",
+    "Run": "minions.run",
     "Result": "minions.types",
     "Limits": "minions.limits",
     "Document": "minions.documents",

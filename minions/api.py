@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from minions.asyncio_bridge import run_sync
 from minions.clients import Client, capabilities_of, get_client
 from minions.documents import Document, load_document
-from minions.events import Events, Sink
+from minions.events import Event, Events, Sink, as_events
 from minions.limits import Limits
 from minions.types import Result
 
@@ -98,5 +100,68 @@ async def ask_async(
 
 
 def ask(task: str, documents: DocumentsArg, **kwargs: Any) -> Result:
-    """Blocking :func:`ask_async` (not for use inside a running event loop)."""
-    return asyncio.run(ask_async(task, documents, **kwargs))
+    """Blocking :func:`ask_async`. Inside a running event loop (Jupyter, an async app)
+    it runs on a loop of its own in a worker thread; there ``await ask_async(...)`` is
+    the better call."""
+    return run_sync(ask_async(task, documents, **kwargs))
+
+
+class RunStream:
+    """The events of one run as an async iterator; ``result`` once it is exhausted.
+
+    ::
+
+        stream = minions.stream(task, documents, protocol="minions")
+        async for event in stream:
+            print(event.kind)
+        print(stream.result.answer)
+
+    Events also reach the ``events=`` sinks given, as with :func:`ask_async`. To leave
+    the loop early, iterate inside ``async with minions.stream(...) as stream:``; leaving
+    the block cancels the run.
+    """
+
+    def __init__(self, task: str, documents: DocumentsArg, **kwargs: Any) -> None:
+        self._task = task
+        self._documents = documents
+        self._kwargs = kwargs
+        self.result: Result | None = None
+        self._iterator: AsyncGenerator[Event, None] | None = None
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        self._iterator = self._events()
+        return self._iterator
+
+    async def __aenter__(self) -> RunStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._iterator is not None:
+            await self._iterator.aclose()
+
+    async def _events(self) -> AsyncGenerator[Event, None]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        sinks = Events([as_events(self._kwargs.pop("events", None)), queue.put_nowait])
+        run = asyncio.ensure_future(
+            ask_async(self._task, self._documents, events=sinks, **self._kwargs)
+        )
+        try:
+            while not (run.done() and queue.empty()):
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, run}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                else:
+                    getter.cancel()
+            self.result = run.result()
+        finally:
+            if not run.done():
+                run.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await run
+
+
+def stream(task: str, documents: DocumentsArg, **kwargs: Any) -> RunStream:
+    """The run of :func:`ask_async` as an async iterator of its events (see
+    :class:`RunStream`)."""
+    return RunStream(task, documents, **kwargs)
