@@ -33,13 +33,13 @@ __all__ = [
     "CHUNKERS",
     "Chunk",
     "chunk",
-    "chunker_options",
-    "describe_chunkers",
     "chunk_by_chars",
     "chunk_by_pages",
     "chunk_by_paragraphs",
     "chunk_by_sections",
     "chunk_by_tokens",
+    "chunker_options",
+    "describe_chunkers",
 ]
 
 

@@ -276,18 +276,18 @@ def demo(
     timeout: TimeoutOption = None,
 ) -> None:
     """Run MinionS on a bundled 10-K excerpt with the offline packs (no keys needed)."""
-    from minions.api import OFFLINE_REMOTE
+    from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE
     from minions.console import summary
 
     questions = EXAMPLES / "questions.json"
     if not questions.is_file():
-        fail(f"the bundled examples are missing ({questions}); run the demo from a checkout")
+        fail(f"the bundled examples are missing ({questions}); reinstall minions")
     example = json.loads(questions.read_text(encoding="utf-8"))[0]
     options = {**DEMO_OPTIONS, **_parse_options(option or [])}
     limits = _limits(max_remote_usd, max_remote_calls, timeout)
     console.print(
         f"[bold]demo[/]: {example['question']}\n[dim]document: examples/{example['document']} "
-        f"({example['source']})\nlocal llamacpp:qwen2.5-coder-0.5b, remote {OFFLINE_REMOTE} "
+        f"({example['source']})\nlocal {DEFAULT_LOCAL}, remote {OFFLINE_REMOTE} "
         f"(an offline stand-in for a frontier model); MinionS options {options}[/]"
     )
     result = _run(
@@ -296,7 +296,7 @@ def demo(
         protocol="minions",
         local=None,
         remote=OFFLINE_REMOTE,
-        price_as="openai:gpt-4o",
+        price_as=OFFLINE_PRICE_AS,
         options=options,
         limits=limits,
         log=None,

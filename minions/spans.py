@@ -50,6 +50,7 @@ def chunker(name: str, unit: str, description: str) -> Callable[[Cut], Cut]:
 
     return register
 
+
 _NON_SPACE = re.compile(r"\S")
 _SPACE = re.compile(r"\s")
 _WORD_START = re.compile(r"(?<!\S)\S")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -73,17 +73,21 @@ class Usage(BaseModel):
         return bool(self.total_tokens or self.requests)
 
 
-class Completion(BaseModel):
+ParsedT = TypeVar("ParsedT")
+
+
+class Completion(BaseModel, Generic[ParsedT]):
     """What one ``Client.chat`` call returned.
 
-    When a schema was given, ``parsed`` holds the validated object, or ``parse_error``
-    says why the text did not validate (``parsed`` is then ``None``).
+    When a schema was given, ``parsed`` holds the validated object, typed by the schema
+    (``Completion[Capex]`` for ``schema=Capex``), or ``parse_error`` says why the text
+    did not validate (``parsed`` is then ``None``).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     text: str
-    parsed: Any = None
+    parsed: ParsedT | None = None
     parse_error: str | None = None
     usage: Usage = Field(default_factory=Usage)
     finish_reason: FinishReason = "stop"

@@ -158,3 +158,35 @@ def test_the_wheel_installs_one_package_and_its_commands_work(tmp_path: Path) ->
     listing = "from minions.cli import EXAMPLES; print(sorted(p.name for p in EXAMPLES.iterdir()))"
     demo_files = run(python, "-c", listing)
     assert "questions.json" in demo_files.stdout, demo_files
+
+
+def test_completion_parsed_is_typed_by_the_schema(tmp_path: Path) -> None:
+    pytest.importorskip("mypy")
+    from mypy import api
+
+    snippet = tmp_path / "typed.py"
+    snippet.write_text(
+        "from pydantic import BaseModel\n"
+        "from minions import Message, get_client\n\n\n"
+        "class Capex(BaseModel):\n"
+        "    year: int\n\n\n"
+        "async def f() -> None:\n"
+        "    done = await get_client('scripted:').chat([Message.user('x')], schema=Capex)\n"
+        "    reveal_type(done.parsed)\n"
+        "    if done.parsed is not None:\n"
+        "        done.parsed.yeer\n"
+    )
+    out, _, status = api.run(
+        [
+            "--config-file",
+            "/dev/null",
+            "--follow-imports",
+            "silent",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            str(snippet),
+        ]
+    )
+    assert status == 1
+    assert 'Revealed type is "Union[typed.Capex, None]"' in out or "typed.Capex | None" in out, out
+    assert '"Capex" has no attribute "yeer"' in out, out

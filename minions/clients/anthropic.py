@@ -41,7 +41,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel
 
 from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_reply, without_none
-from minions.clients.base import Capabilities, Client, json_schema, make_completion
+from minions.clients.base import Capabilities, Client, SchemaT, json_schema, make_completion
 from minions.errors import AuthenticationError
 from minions.types import Completion, Message, Usage
 
@@ -139,9 +139,9 @@ class AnthropicClient(Client):
         self,
         messages: Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         started = time.perf_counter()
         extra = dict(options)
         self._drop_unsupported(extra)

@@ -103,9 +103,9 @@ class Client(ABC):
         self,
         messages: Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         """Send ``messages``; with ``schema`` the reply is JSON constrained to it.
 
         Common ``options``: ``temperature``, ``max_tokens``, ``seed``, ``stop``.
@@ -115,9 +115,9 @@ class Client(ABC):
         self,
         messages: str | Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         """Blocking convenience wrapper around :meth:`chat`; inside a running event loop
         it runs on a loop of its own in a worker thread."""
         return run_sync(self.chat(as_messages(messages), schema=schema, **options))
@@ -317,9 +317,9 @@ class RetryingClient(WrapperClient):
         self,
         messages: Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(self.attempts),
@@ -352,9 +352,9 @@ class SchemaInPromptClient(WrapperClient):
         self,
         messages: Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         if schema is None:
             return await self.wrapped.chat(messages, **options)
         asked = render("json_schema", schema=json.dumps(json_schema(schema)))
@@ -387,9 +387,9 @@ class LimitedClient(WrapperClient):
         self,
         messages: Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         loop = asyncio.get_running_loop()
         semaphore = self._semaphores.get(loop)
         if semaphore is None:

@@ -51,6 +51,7 @@ from minions import models
 from minions.clients.base import (
     Capabilities,
     Client,
+    SchemaT,
     approx_message_tokens,
     as_messages,
     check_fits,
@@ -402,9 +403,9 @@ class LlamaCppClient(Client):
         self,
         messages: Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         started = time.perf_counter()
         messages = as_messages(messages)  # a plain string is one user message
         options = dict(options)

@@ -28,8 +28,6 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
-
 from minions.clients._sdk import (
     NOT_JSON,
     PerLoop,
@@ -41,6 +39,7 @@ from minions.clients._sdk import (
 from minions.clients.base import (
     Capabilities,
     Client,
+    SchemaT,
     approx_message_tokens,
     check_fits,
     json_schema,
@@ -170,9 +169,9 @@ class OllamaClient(Client):
         self,
         messages: Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         started = time.perf_counter()
         messages = list(messages)
         extra = dict(options)

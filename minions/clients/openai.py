@@ -32,7 +32,13 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel
 
 from minions.clients._sdk import PerLoop, import_sdk, schema_name, stainless_reply, without_none
-from minions.clients.base import Capabilities, Client, approx_message_tokens, make_completion
+from minions.clients.base import (
+    Capabilities,
+    Client,
+    SchemaT,
+    approx_message_tokens,
+    make_completion,
+)
 from minions.errors import AuthenticationError
 from minions.tokens import approx_tokens
 from minions.types import Completion, Message, Usage
@@ -149,9 +155,9 @@ class OpenAIClient(Client):
         self,
         messages: Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         started = time.perf_counter()
         messages = list(messages)
         extra = dict(options)

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from minions.clients.base import (
     Capabilities,
     Client,
+    SchemaT,
     approx_message_tokens,
     check_fits,
     make_completion,
@@ -104,9 +105,9 @@ class ScriptedClient(Client):
         self,
         messages: Sequence[Message],
         *,
-        schema: type[BaseModel] | None = None,
+        schema: type[SchemaT] | None = None,
         **options: Any,
-    ) -> Completion:
+    ) -> Completion[SchemaT]:
         started = time.perf_counter()
         messages = list(messages)
         call = ScriptedCall(messages, schema, dict(options))
