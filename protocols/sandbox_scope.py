@@ -20,7 +20,6 @@ from typing import Any
 
 from minions.spans import CHUNKERS, Chunker
 
-
 PIECE_KEYS = ("id", "doc", "page_start", "page_end", "text", "start", "end")
 
 
