@@ -301,9 +301,18 @@ class Boundary(NamedTuple):
     detail: str
 
 
-@functools.cache
+_PROBED: list[Boundary] = []
+
+
 def boundary() -> Boundary:
-    """Probe the boundary once per process with one trivial child (about 0.1 s)."""
+    """Probe the boundary once per process with one trivial child (about 0.1 s).
+
+    The answer is kept once it is known (available, or unavailable because a layer
+    cannot be set up); a child that failed for another reason (e.g. a busy machine) is
+    reported as unavailable this time and probed again on the next call.
+    """
+    if _PROBED:
+        return _PROBED[0]
 
     async def probe() -> dict[str, Any]:
         _, layers = await _run(
@@ -321,7 +330,8 @@ def boundary() -> Boundary:
     try:
         layers = run_sync(probe())
     except SandboxUnavailable as exc:
-        return Boundary(False, str(exc))
+        _PROBED.append(Boundary(False, str(exc)))
+        return _PROBED[0]
     except SandboxError as exc:
         return Boundary(False, f"the sandbox child could not start: {exc}")
     held = ["seccomp", "no-new-privs", "rlimits"]
@@ -329,7 +339,8 @@ def boundary() -> Boundary:
         held.insert(0, "network namespace")
     if layers.get("landlock_abi"):
         held.insert(0, f"Landlock ABI {layers['landlock_abi']}")
-    return Boundary(True, ", ".join(held))
+    _PROBED.append(Boundary(True, ", ".join(held)))
+    return _PROBED[0]
 
 
 async def _exchange(

@@ -645,3 +645,28 @@ def test_timeout_kills_the_child_promptly() -> None:
         call("def f():\n    while True:\n        pass\n", timeout_s=0.5)
     assert time.monotonic() - started < 2
     assert set(_children_of(os.getpid())) - before == set()
+
+
+def test_boundary_is_probed_again_after_a_failure_that_is_not_unavailability(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = []
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise SandboxTimeout("busy machine")
+
+    monkeypatch.setattr(sandbox, "_PROBED", [])
+    monkeypatch.setattr(sandbox, "_run", failing)
+    assert not sandbox.boundary().available
+    assert not sandbox.boundary().available
+    assert len(calls) == 2  # not kept: probed again
+
+    async def unavailable(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise sandbox.SandboxUnavailable("no seccomp")
+
+    monkeypatch.setattr(sandbox, "_run", unavailable)
+    assert sandbox.boundary().detail == "no seccomp"
+    assert sandbox.boundary().detail == "no seccomp"
+    assert len(calls) == 3  # kept
