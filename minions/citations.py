@@ -33,8 +33,11 @@ MIN_QUOTE_CHARS = 8
 Method = Literal["exact", "normalized", "fuzzy", "none"]
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_SPACE = re.compile(r"\s+")
-_FOLD = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+# curly quotes and dashes as their ASCII forms
+_FOLD = str.maketrans(
+    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"}
+)
+_QUOTE_MARKS = "\"'\u2018\u2019\u201c\u201d"
 
 
 class QuoteCheck(BaseModel):
@@ -57,7 +60,7 @@ def check_quote(quote: str | None, text: str) -> QuoteCheck:
     """Find ``quote`` in ``text`` exactly, normalized, or fuzzily (see the module)."""
     if not quote:
         return UNVERIFIED
-    quote = quote.strip().strip("\"'“”‘’").strip()
+    quote = quote.strip().strip(_QUOTE_MARKS).strip()
     folded_quote, _ = _normalize(quote)
     if len(folded_quote) < MIN_QUOTE_CHARS:
         return UNVERIFIED

@@ -10,7 +10,7 @@ TEXT = (
     "Consolidated statement of cash flows.\n"
     "Purchases of property, plant and equipment (PP&E)  were $1,577 million in 2018,\n"
     "compared with $1,373 million in 2017. Net income was $5,349 million.\n"
-    "The company’s “core” segments grew — mostly in Asia."
+    "The company\u2019s \u201ccore\u201d segments grew \u2014 mostly in Asia."
 )
 
 
