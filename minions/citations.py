@@ -22,15 +22,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
 from rapidfuzz import fuzz
+
+from minions.types import QuoteCheck
 
 FUZZY_THRESHOLD = 90.0
 MIN_QUOTE_CHARS = 8
-
-Method = Literal["exact", "normalized", "fuzzy", "none"]
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # curly quotes and dashes as their ASCII forms
@@ -38,19 +36,6 @@ _FOLD = str.maketrans(
     {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"}
 )
 _QUOTE_MARKS = "\"'\u2018\u2019\u201c\u201d"
-
-
-class QuoteCheck(BaseModel):
-    """Whether a quote is in the text, how it was found, and where (offsets in the
-    text, approximate for a fuzzy match)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    verified: bool
-    method: Method
-    score: float = 0.0
-    start: int | None = None
-    end: int | None = None
 
 
 UNVERIFIED = QuoteCheck(verified=False, method="none")

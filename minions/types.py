@@ -191,8 +191,10 @@ class JobOutput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    explanation: str
+    # the verbatim quote comes first, so the answer the model writes after it is
+    # grounded in it (schema-constrained decoding follows this order)
     citation: str | None
+    explanation: str
     answer: str | None
 
     @field_validator("explanation", "citation", "answer", mode="before")
@@ -210,6 +212,19 @@ class JobOutput(BaseModel):
         return self.answer is None or not str(self.answer).strip()
 
 
+class QuoteCheck(BaseModel):
+    """Whether a job's quote is in its chunk (:func:`minions.citations.check_quote`):
+    how it was found and where (offsets in the chunk's text; approximate when fuzzy)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verified: bool
+    method: Literal["exact", "normalized", "fuzzy", "none"]
+    score: float = 0.0
+    start: int | None = None
+    end: int | None = None
+
+
 class JobRecord(BaseModel):
     """One local job: a task on a chunk, one sample, and its outcome."""
 
@@ -222,6 +237,9 @@ class JobRecord(BaseModel):
     chunk: ChunkRef
     sample: int = 0
     output: JobOutput | None = None
+    quote: QuoteCheck | None = Field(
+        default=None, description="the output's quote checked against the chunk"
+    )
     error: str | None = None
     attempts: int = 1
     latency_s: float = 0.0
@@ -230,6 +248,10 @@ class JobRecord(BaseModel):
     @property
     def abstained(self) -> bool:
         return self.output is None or self.output.abstained
+
+    @property
+    def verified(self) -> bool:
+        return self.quote is not None and self.quote.verified
 
 
 class Round(BaseModel):

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from minions import sandbox
 from minions.chunking import CHUNKERS, Chunk, chunk, describe_chunkers
+from minions.citations import check_quote
 from minions.errors import (
     AuthenticationError,
     BudgetExceeded,
@@ -225,10 +226,20 @@ class _Rounds:
             if synthesis.answer:
                 self.run.answer = synthesis.answer.strip()
                 self.run.citations = _citations(round_)
+                self.note_unverified(round_)
             if synthesis.decision == "final":
                 return
             self.scratchpad = synthesis.scratchpad or self.scratchpad
             self.feedback = synthesis.feedback or ""
+
+    def note_unverified(self, round_: Round) -> None:
+        answered = [j for j in round_.jobs if not j.abstained]
+        if answered and not any(j.verified for j in answered):
+            self.run.note(
+                "None of the quotes the local model gave for its answers were found in the "
+                "documents: the answer rests on unverified outputs.",
+                round_,
+            )
 
     # --- 1. planning ------------------------------------------------------------------
 
@@ -515,6 +526,8 @@ class _Rounds:
             if completion.parsed is not None and not completion.truncated:
                 record.output = completion.parsed
                 record.error = None
+                if not record.output.abstained:
+                    record.quote = check_quote(record.output.citation, m.chunk.text)
                 break
             record.error = completion.parse_error or "output cut off at local_max_tokens"
         self.run.events(
@@ -666,10 +679,13 @@ def _render_outputs(round_: Round) -> str:
             f"({len(jobs)} jobs: {len(answered)} answered, "
             f"{len(jobs) - len(answered) - failed} found nothing, {failed} failed)",
         ]
-        for j in answered:
+        for j in sorted(answered, key=lambda job: not job.verified):  # verified first
             assert j.output is not None
             sample = f", sample {j.sample + 1}" if j.sample else ""
-            lines.append(f"- [{j.chunk.doc}, {j.chunk.pages}{sample}] answer: {j.output.answer}")
+            mark = "quote verified" if j.verified else "quote NOT found in the text"
+            lines.append(
+                f"- [{j.chunk.doc}, {j.chunk.pages}{sample}] answer: {j.output.answer} ({mark})"
+            )
             if j.output.explanation:
                 lines.append(f"  explanation: {j.output.explanation}")
             if j.output.citation:
@@ -688,10 +704,14 @@ def _round_summary(round_: Round) -> str:
 
 
 def _citations(round_: Round) -> list[str]:
+    """Where the round's answers came from: document, pages and the quote when it was
+    found in the chunk; an unverified quote is not repeated as if it were the text."""
     cites = []
     for job in round_.jobs:
         if job.abstained or job.output is None:
             continue
-        quote = f': "{job.output.citation}"' if job.output.citation else ""
-        cites.append(f"{job.chunk.doc}, {job.chunk.pages}{quote}")
+        if job.verified:
+            cites.append(f'{job.chunk.doc}, {job.chunk.pages}: "{job.output.citation}"')
+        else:
+            cites.append(f"{job.chunk.doc}, {job.chunk.pages} (quote not verified)")
     return list(dict.fromkeys(cites))

@@ -86,7 +86,7 @@ def test_job_output_rejects_missing_and_unknown_keys(reply):
 
 def test_job_output_schema_sent_to_providers_requires_every_key():
     schema = JobOutput.model_json_schema()
-    assert schema["required"] == ["explanation", "citation", "answer"]
+    assert schema["required"] == ["citation", "explanation", "answer"]  # the quote first
     assert schema["additionalProperties"] is False
     assert schema["properties"]["explanation"]["type"] == "string"
     for key in ("citation", "answer"):

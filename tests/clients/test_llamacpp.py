@@ -214,8 +214,8 @@ def test_the_job_output_schema_becomes_a_grammar_that_requires_every_key(
     grammar.LlamaGrammar.from_json_schema(schema, verbose=False)  # no fallback to any JSON
 
     root = next(line for line in gbnf.splitlines() if line.startswith("root ::="))
-    keys = [root.index(f"{key}-kv") for key in ("explanation", "citation", "answer")]
-    assert keys == sorted(keys) and "?" not in root  # all three, in order, none optional
+    keys = [root.index(f"{key}-kv") for key in ("citation", "explanation", "answer")]
+    assert keys == sorted(keys) and "?" not in root  # the quote first, all three required
     assert "citation ::= string | null" in gbnf and "answer ::= string | null" in gbnf
 
 

@@ -436,3 +436,41 @@ async def test_a_401_from_the_local_model_ends_the_run_with_every_job_so_far():
     assert result.usage["remote"].calls == 1
     assert result.usage["local"].calls >= 1
     assert len(result.rounds) == 1 and result.rounds[0].code
+
+
+async def test_quotes_are_checked_and_the_remote_sees_the_mark():
+    def reply(messages):
+        chunk_text = messages[-1].content.split("---")[0]
+        if "Total revenue was $4.2 billion" in chunk_text:
+            return job_reply(messages)
+        if "Ernst & Young" in chunk_text:  # a made-up quote with a made-up figure
+            return {"citation": "Revenue was $9.9 billion", "explanation": "", "answer": "$9.9B"}
+        return {"citation": None, "explanation": "nothing", "answer": None}
+
+    local = ScriptedClient("local", replies=reply, local=True)
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    result, _ = await run_minions(remote, local=local, max_rounds=1)
+    verified = {j.chunk.page_start: j.verified for j in result.jobs if not j.abstained}
+    assert verified == {3: True, 4: False}
+    real = next(j for j in result.jobs if j.verified)
+    assert real.quote is not None and real.quote.method == "exact"
+    prompt = remote.calls[-1].messages[-1].content
+    assert prompt.index("$4.2 billion (quote verified)") < prompt.index("NOT found in the text")
+    assert result.citations == [
+        'acme-2023, p. 3: "Total revenue was $4.2 billion in 2023"',
+        "acme-2023, p. 4 (quote not verified)",
+    ]
+    assert not any("unverified outputs" in n for n in result.notes)
+
+
+async def test_an_answer_resting_only_on_unverified_quotes_says_so():
+    def reply(messages):
+        if "Total revenue was" in messages[-1].content.split("---")[0]:
+            return {"citation": "Revenue rose to 4.2", "explanation": "", "answer": "4.2"}
+        return {"citation": None, "explanation": "", "answer": None}
+
+    local = ScriptedClient("local", replies=reply, local=True)
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "4.2"})
+    result, _ = await run_minions(remote, local=local, max_rounds=1)
+    assert any("unverified outputs" in n for n in result.notes)
+    assert result.citations == ["acme-2023, p. 3 (quote not verified)"]
