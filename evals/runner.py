@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -26,13 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 import minions
+from minions import rowstore
 from minions.clients import Client, get_client
 from minions.errors import ConfigurationError
 from minions.limits import Limits
 from minions.protocol import get_protocol, parse_option
+from minions.rowstore import RESULTS, RUN_INFO, RowWriter
 from minions.types import Result, RunStatus, Usage
 
 from .datasets import Dataset, Example, get_dataset, load_examples
@@ -51,8 +52,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RUN_INFO = "run.json"
-RESULTS = "results.jsonl"
 TRACES = "traces"
 
 
@@ -80,14 +79,8 @@ class EvalSettings(BaseModel):
     limits: Limits | None = Field(default=None, description="every run's limits")
 
 
-class RunInfo(BaseModel):
-    """The content of ``run.json``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    settings: EvalSettings
-    created_at: str
-    minions_version: str = ""
+#: the content of ``run.json``
+RunInfo = rowstore.RunInfo[EvalSettings]
 
 
 class EvalRow(BaseModel):
@@ -193,96 +186,15 @@ def parse_options(pairs: Sequence[str], protocols: Sequence[str]) -> dict[str, d
 # --- the output folder ----------------------------------------------------------------
 
 
-def _check_run_info(out: Path, settings: EvalSettings) -> None:
-    """Write ``run.json``, or check that the one there has the same settings."""
-    path = out / RUN_INFO
-    if not path.exists():
-        if (out / RESULTS).exists():
-            raise ConfigurationError(
-                f"{out} holds {RESULTS} but no {RUN_INFO}; choose another --out"
-            )
-        out.mkdir(parents=True, exist_ok=True)
-        info = RunInfo(
-            settings=settings,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            minions_version=getattr(minions, "__version__", ""),
-        )
-        path.write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        return
-    stored = read_run_info(out).settings
-    if stored != settings:
-        old, new = stored.model_dump(), settings.model_dump()
-        changed = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in new if old[k] != new[k])
-        raise ConfigurationError(
-            f"{out} holds a run with other settings ({changed}). Rerun with the settings in "
-            f"{path} to resume it, or choose another --out for a new run."
-        )
-
-
-def read_run_info(out: Path) -> RunInfo:
+def read_run_info(out: Path) -> rowstore.RunInfo[EvalSettings]:
     """The ``run.json`` of a run folder."""
-    try:
-        return RunInfo.model_validate_json((out / RUN_INFO).read_text(encoding="utf-8"))
-    except (OSError, ValidationError) as exc:
-        raise ConfigurationError(f"cannot read {out / RUN_INFO}: {exc}") from None
+    return rowstore.read_run_info(out, EvalSettings)
 
 
 def read_rows(out: Path) -> list[EvalRow]:
-    """The rows of ``results.jsonl``, the last one of each (example, protocol).
-
-    A row is a complete line. What follows the last newline is a row cut off while it
-    was being written (a crash, a full disk): it is skipped with a warning whatever it
-    holds (part of a row, bytes cut inside a UTF-8 character, a row without its
-    newline) and run again. A damaged complete line is an error that names it.
-    """
-    path = out / RESULTS
-    if not path.exists():
-        return []
-    *lines, unfinished = path.read_bytes().split(b"\n")
-    if unfinished:
-        logger.warning("%s: skipping an unfinished last line (%d bytes)", path, len(unfinished))
-    rows: dict[tuple[str, str, str], EvalRow] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = EvalRow.model_validate_json(line)
-        except ValidationError as exc:
-            raise ConfigurationError(
-                f"line {number} of {path} is not a results row ({exc.error_count()} problems); "
-                "remove that line to go on"
-            ) from None
-        rows[row.key] = row
-    return list(rows.values())
-
-
-def _drop_unfinished_line(path: Path) -> None:
-    """Cut ``path`` after its last newline, so new rows start on a line of their own."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        logger.warning("%s: removing an unfinished last line (%d bytes)", path, len(data) - end)
-        with path.open("r+b") as file:
-            file.truncate(end)
-
-
-class _RowWriter:
-    """Appends rows to ``results.jsonl``, each a complete line in one write, flushed
-    and synced at once (a crash can only cut the last line short)."""
-
-    def __init__(self, path: Path) -> None:
-        _drop_unfinished_line(path)
-        self.file = path.open("ab")
-
-    def write(self, row: EvalRow) -> None:
-        self.file.write(row.model_dump_json().encode() + b"\n")
-        self.file.flush()
-        os.fsync(self.file.fileno())
-
-    def close(self) -> None:
-        self.file.close()
+    """The rows of ``results.jsonl``, the last one of each (example, protocol); a torn
+    last line is skipped with a warning (see :mod:`minions.rowstore`)."""
+    return rowstore.read_rows(out / RESULTS, EvalRow, key=lambda row: row.key)
 
 
 # --- one pair -----------------------------------------------------------------------
@@ -409,7 +321,7 @@ async def run_eval(
     )
     if judge is None and settings.judge is None:
         _check_no_judge_needed(examples)
-    _check_run_info(out, settings)
+    rowstore.claim_folder(out, settings)
     finished = {row.key: row for row in read_rows(out)}
     progress = Progress(total=len(examples) * len(settings.protocols))
     pending = []
@@ -460,7 +372,7 @@ async def _run_pending(
     progress: Progress,
     on_row: OnRow | None,
 ) -> None:
-    writer = _RowWriter(results)
+    writer = RowWriter(results)
     slots = asyncio.Semaphore(concurrency)
     stopping = False
 

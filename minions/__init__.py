@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minions.clients import get_client
 from minions.errors import MinionsError
 from minions.types import Completion, Message, Usage
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # minions.batch is the module and, called, its batch() function
+    from minions.batch import batch
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -33,6 +36,7 @@ _LAZY = {
     "load_document": "minions.documents",
     "load_documents": "minions.documents",
     "price": "minions.pricing",
+    "batch_async": "minions.batch",
 }
 
 __all__ = [
@@ -40,12 +44,15 @@ __all__ = [
     "Message",
     "MinionsError",
     "Usage",
+    "batch",
     "get_client",
     *_LAZY,
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "batch":  # the module, callable as its batch() function
+        return import_module("minions.batch")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'minions' has no attribute {name!r}")

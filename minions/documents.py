@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAGE_BREAK",
+    "SUFFIXES",
     "SUPPORTED_TYPES",
     "Document",
     "DocumentMetadata",
@@ -60,6 +61,8 @@ _SUFFIX_TYPES: dict[str, DocumentType] = {
     ".xhtml": "html",
 }
 SUPPORTED_TYPES = "PDF (.pdf), plain text (.txt), Markdown (.md, .markdown), HTML (.html, .htm)"
+#: File suffixes of the supported types (what a folder of documents is searched for).
+SUFFIXES = frozenset(_SUFFIX_TYPES)
 
 _BOMS = [
     (codecs.BOM_UTF32_LE, "utf-32"),

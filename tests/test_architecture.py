@@ -152,7 +152,7 @@ def test_the_wheel_installs_one_package_and_its_commands_work(tmp_path: Path) ->
     assert "minions" in top and not set(TOP_LEVEL_NAMES) & set(top), top
     assert (package / "examples" / "3m-2018-10k-pages-45-64.txt").is_file()
     assert (package / "protocols" / "prompts" / "minions_code.txt").is_file()
-    for command in (["demo", "--help"], ["app", "--help"], ["eval", "--help"]):
+    for command in (["demo", "--help"], ["app", "--help"], ["eval", "--help"], ["batch", "--help"]):
         done = run(str(target / "bin" / "minions"), *command)
         assert done.returncode == 0, f"minions {' '.join(command)}: {done.stderr[-2000:]}"
     listing = "from minions.cli import EXAMPLES; print(sorted(p.name for p in EXAMPLES.iterdir()))"

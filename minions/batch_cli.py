@@ -1,0 +1,291 @@
+"""``minions batch``: a protocol over documents x questions, registered under the
+entry-point group ``minions.commands``. The work is :func:`minions.batch.batch_async`;
+this module draws its progress bar and its summary."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+from rich.text import Text
+
+from minions.cli_options import limits_from_options
+from minions.errors import ConfigurationError, MinionsError
+from minions.limits import Limits
+from minions.pricing import format_usd
+
+if TYPE_CHECKING:
+    from rich.progress import Task
+
+    from minions.batch import BatchProgress, BatchResult
+    from minions.batch_rows import BatchRow
+
+__all__ = ["batch_command", "register"]
+
+BATCH_PANEL = "Batch limits (reaching one starts no further row; rows in flight finish)"
+ROW_PANEL = "Row limits (each row is one run; reaching one ends that row)"
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class _Totals(ProgressColumn):
+    """rows/min, ETA and dollars, read from the batch's progress at every refresh."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.progress: BatchProgress | None = None
+
+    def render(self, task: Task) -> Text:
+        p = self.progress
+        if p is None:
+            return Text("loading documents")
+        rate = p.rows_per_min
+        parts = [
+            f"{rate:.1f} rows/min" if rate else "-- rows/min",
+            f"ETA {_duration(p.eta_s)}",
+            f"remote {format_usd(p.remote_usd)} vs remote-only {format_usd(p.remote_only_usd)}",
+        ]
+        if p.in_flight:
+            parts.append(f"{p.in_flight} in flight")
+        if p.errors:
+            parts.append(f"{p.errors} errors")
+        return Text(" · ".join(parts))
+
+
+def _row_limits(usd: float | None, calls: int | None, timeout: float | None) -> Limits | None:
+    try:
+        return limits_from_options(usd, calls, timeout)
+    except ConfigurationError as exc:
+        raise ConfigurationError(str(exc).replace("--", "--row-", 1)) from None
+
+
+def batch_command(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Batch folder: run.json, results.jsonl, results.parquet, results.csv."
+        ),
+    ],
+    documents: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files, folders (searched recursively) or globs ('docs/**/*.pdf')."),
+    ] = None,
+    question: Annotated[
+        list[str] | None, typer.Option("--question", "-q", help="A question (repeatable).")
+    ] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file of questions: one a line, or .jsonl with {id, question} objects."
+        ),
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            help='A JSONL of documents: {"id", "path" | "text" | "pages", "metadata", '
+            '"questions"} a line; paths are relative to its folder.'
+        ),
+    ] = None,
+    protocol: Annotated[
+        str, typer.Option("--protocol", "-p", help="See `minions protocols`.")
+    ] = "minions",
+    local: Annotated[
+        str | None, typer.Option(help="Local model spec (default: llamacpp:qwen2.5-coder-0.5b).")
+    ] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option(help="Remote model spec (default: an API key's model, else the stand-in)."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Protocol option key=value (repeatable)."),
+    ] = None,
+    price_as: Annotated[
+        str | None, typer.Option(help="Price remote usage as this model, e.g. openai:gpt-4o.")
+    ] = None,
+    pages: Annotated[
+        str | None,
+        typer.Option(help="Keep only these pages of every document: 1-8, 3, 1-2,9 or 10-."),
+    ] = None,
+    engine: Annotated[
+        Literal["local", "ray"],
+        typer.Option(help="local: this process; ray: Ray workers (RAY_ADDRESS, or a local one)."),
+    ] = "local",
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Rows in flight per local model (default: what it serves)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="ray: workers (default: cluster CPUs / cpus).")
+    ] = None,
+    cpus_per_worker: Annotated[
+        int | None, typer.Option(min=1, help="ray: CPU cores each worker reserves (default 2).")
+    ] = None,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="Run rows that ended in an error again.")
+    ] = False,
+    max_remote_usd: Annotated[
+        float | None,
+        typer.Option(
+            "--max-remote-usd",
+            metavar="USD",
+            rich_help_panel=BATCH_PANEL,
+            help="Start no row once the batch's remote spending (all its rows in --out) "
+            "reaches this many dollars (needs a priced remote, or --price-as).",
+        ),
+    ] = None,
+    max_remote_calls: Annotated[
+        int | None,
+        typer.Option(
+            "--max-remote-calls",
+            metavar="N",
+            rich_help_panel=BATCH_PANEL,
+            help="Start no row once the batch has made this many remote calls.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            rich_help_panel=BATCH_PANEL,
+            help="Start no row after this many seconds of this command.",
+        ),
+    ] = None,
+    row_max_remote_usd: Annotated[
+        float | None,
+        typer.Option(metavar="USD", rich_help_panel=ROW_PANEL, help="Remote dollars per row."),
+    ] = None,
+    row_max_remote_calls: Annotated[
+        int | None,
+        typer.Option(metavar="N", rich_help_panel=ROW_PANEL, help="Remote calls per row."),
+    ] = None,
+    row_timeout: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", rich_help_panel=ROW_PANEL, help="Wall time per row."),
+    ] = None,
+) -> None:
+    """Run a protocol over documents x questions: one row per pair in OUT/results.jsonl,
+    then OUT/results.parquet and OUT/results.csv.
+
+    Rerunning the same command resumes (finished rows are skipped); Ctrl-C keeps every finished row.
+    """
+    from minions.batch import batch_async
+    from minions.cli import _parse_options, fail
+
+    stderr = Console(stderr=True)
+    try:
+        limits = limits_from_options(max_remote_usd, max_remote_calls, timeout)
+        row_limits = _row_limits(row_max_remote_usd, row_max_remote_calls, row_timeout)
+    except MinionsError as exc:
+        fail(str(exc))
+    options = _parse_options(option or [])
+    totals = _Totals()
+    bar = Progress(
+        TextColumn(f"[bold]{engine}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        totals,
+        console=stderr,
+        refresh_per_second=2,
+    )
+    task = bar.add_task("rows", total=None)
+    saved = {"rows": 0}
+
+    def on_start(progress: BatchProgress) -> None:
+        totals.progress = progress
+        bar.update(task, total=progress.total, completed=progress.done)
+
+    def on_row(row: BatchRow, progress: BatchProgress) -> None:
+        saved["rows"] += 1
+        bar.update(task, completed=progress.done)
+        if row.status == "error":
+            error = (row.error or "").split("\n", 1)[0][:200]
+            bar.console.print(f"[yellow]{row.doc_id} / {row.question_id}:[/] {error}")
+
+    try:
+        with bar:
+            result = asyncio.run(
+                batch_async(
+                    documents or [],
+                    question or [],
+                    out=out,
+                    manifest=manifest,
+                    questions_file=questions,
+                    protocol=protocol,
+                    local=local,
+                    remote=remote,
+                    price_as=price_as,
+                    limits=limits,
+                    row_limits=row_limits,
+                    pages=pages,
+                    engine=engine,
+                    concurrency=concurrency,
+                    workers=workers,
+                    cpus_per_worker=cpus_per_worker,
+                    retry_errors=retry_errors,
+                    on_start=on_start,
+                    on_row=on_row,
+                    **options,
+                )
+            )
+    except KeyboardInterrupt:
+        stderr.print(
+            f"[yellow]interrupted:[/] {_rows(saved['rows'])} finished in this run; every "
+            f"finished row is saved in {out / 'results.jsonl'}. Rerun the same command to resume."
+        )
+        raise typer.Exit(130) from None
+    except MinionsError as exc:
+        fail(str(exc))
+    _print_summary(result)
+    if result.stopped:
+        stderr.print(f"[yellow]stopped:[/] {result.stopped}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _print_summary(result: BatchResult) -> None:
+    p = result.progress
+    statuses: dict[str, int] = {}
+    for row in result.rows:
+        statuses[row.status] = statuses.get(row.status, 0) + 1
+    ratio = p.remote_only_usd / p.remote_usd if p.remote_usd else None
+    lines = [
+        ("rows", f"{len(result.rows)} of {p.total} ({p.done_before} done before this run)"),
+        ("status", ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "none"),
+        (
+            "remote $",
+            format_usd(p.remote_usd) + (f" ({p.unpriced} rows unpriced)" if p.unpriced else ""),
+        ),
+        ("remote-only $", format_usd(p.remote_only_usd)),
+        ("cost ratio", f"{ratio:,.2f}x (remote-only $ / remote $)" if ratio else "n/a"),
+        (
+            "time",
+            f"{_duration(p.elapsed_s)}"
+            + (f", {p.rows_per_min:.2f} rows/min" if p.rows_per_min else ""),
+        ),
+        ("results", str(result.out / "results.jsonl")),
+        ("tables", f"{result.parquet}, {result.csv}"),
+    ]
+    console = Console()
+    width = max(len(key) for key, _ in lines)
+    for key, value in lines:  # soft-wrapped: a path broken over lines cannot be copied
+        console.print(f"[bold]{key:<{width}}[/]  {value}", highlight=False, soft_wrap=True)
+
+
+def register(cli: typer.Typer) -> None:
+    """Add ``minions batch`` to the ``minions`` command."""
+    cli.command("batch")(batch_command)
