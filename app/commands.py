@@ -6,24 +6,32 @@ from typing import Annotated
 
 import typer
 
+from minions.cli_help import examples
 from minions.errors import MinionsError
 
 
 def register(cli: typer.Typer) -> None:
     """Add ``minions app`` to the ``minions`` command."""
-    cli.command("app")(run_app)
+    cli.command("app", epilog=examples("minions app", "minions app --port 8600 --open"))(run_app)
 
 
 def run_app(
     port: Annotated[
-        int | None, typer.Option(help="port (default: the first free from 8501)")
+        int | None,
+        typer.Option(metavar="N", help="Port to listen on (default: the first free from 8501)."),
     ] = None,
-    address: Annotated[str, typer.Option(help="address to listen on")] = "localhost",
-    open_browser: Annotated[bool, typer.Option("--open", help="open a browser tab")] = False,
+    address: Annotated[
+        str, typer.Option(metavar="HOST", help="Address to listen on.")
+    ] = "localhost",
+    open_browser: Annotated[bool, typer.Option("--open", help="Open a browser tab.")] = False,
 ) -> None:
-    """Start the Streamlit app and print its URL."""
+    """Start the Streamlit app and print its URL.
+
+    The app walks through getting a document and the two models ready, then runs and
+    compares questions; its run history stays on this machine.
+    """
     from minions.app.launch import launch
-    from minions.cli import fail
+    from minions.console import fail
 
     try:
         status = launch(port=port, address=address, open_browser=open_browser)

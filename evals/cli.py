@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE, default_remote
+from minions.cli_help import Typer, examples
 from minions.cli_options import (
     MaxRemoteCallsOption,
     MaxRemoteUsdOption,
@@ -31,8 +32,10 @@ from minions.cli_options import (
     limits_from_options,
 )
 from minions.clients import runs_locally
+from minions.console import fail as _fail
+from minions.console import table as narrow_table
 from minions.errors import MinionsError
-from minions.pricing import format_usd
+from minions.formatting import percent, usd
 
 from .datasets import available_datasets
 from .report import SCORER_COLUMNS, GroupStats, by_scorer, cells, summarize, write_report
@@ -41,9 +44,13 @@ from .runner import Progress as RunProgress
 
 __all__ = ["eval_app"]
 
-eval_app = typer.Typer(
+eval_app = Typer(
     help="Evaluate protocols on a dataset: accuracy against remote cost.",
-    pretty_exceptions_enable=False,
+    epilog=examples(
+        "minions eval -d financebench -p remote_only,minions --limit 3 --out runs/fb",
+        "minions eval -d my-questions.jsonl --remote openai:gpt-4o-mini --out runs/mine",
+        "minions eval report runs/fb",
+    ),
 )
 
 
@@ -54,11 +61,6 @@ def _stdout() -> Console:
 
 def _stderr() -> Console:
     return Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    _stderr().print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -98,19 +100,27 @@ WIDE_TERMINAL = 140
 
 
 def results_table(groups: list[GroupStats], title: str, *, width: int = WIDE_TERMINAL) -> Table:
-    """The report table of ``groups`` (one dataset) for a terminal ``width`` wide."""
-    columns = [
-        (header, key)
+    """The report table of ``groups`` (one dataset) for a terminal ``width`` wide: below
+    ``WIDE_TERMINAL`` the main columns only, accuracy without its interval, so it fits
+    an 80-column terminal (report.md has everything)."""
+    if width >= WIDE_TERMINAL:
+        return _table(groups, title, TERMINAL_COLUMNS)
+    narrow = [
+        ("accuracy", "accuracy_short") if key == "accuracy" else (header, key)
         for header, key in TERMINAL_COLUMNS
-        if width >= WIDE_TERMINAL or key in NARROW_COLUMNS
+        if key in NARROW_COLUMNS
     ]
-    return _table(groups, title, columns)
+    return _table(groups, title, narrow)
+
+
+#: cells kept on one line (a ratio broken over lines reads as two figures)
+_WHOLE = ("protocol", "accuracy", "accuracy_short", "cost_ratio", "remote_usd")
 
 
 def _table(groups: list[GroupStats], title: str, columns: list[tuple[str, str]]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = narrow_table(title)
     for header, key in columns:
-        table.add_column(header, no_wrap=key in ("protocol", "accuracy"))
+        table.add_column(header, no_wrap=key in _WHOLE)
     for group in groups:
         row = cells(group)
         table.add_row(*(row[key] for _, key in columns))
@@ -131,11 +141,31 @@ def _print_tables(groups: list[GroupStats], scorers: list[GroupStats]) -> None:
 
 
 def _status(progress: RunProgress) -> str:
-    accuracy = "n/a" if progress.accuracy is None else f"{100 * progress.accuracy:.0f}%"
+    accuracy = percent(progress.accuracy, digits=0)
     return (
         f"accuracy {progress.correct}/{progress.decided} ({accuracy}) · "
-        f"remote {format_usd(progress.remote_usd)} · {progress.errors} errors"
+        f"remote {usd(progress.remote_usd)} · {progress.errors} errors"
     )
+
+
+def _out_from_options(options: list[str], out: Path | None) -> tuple[list[str], Path | None]:
+    """The old ``-o DIR`` (``-o`` was ``--out`` here; now it is ``--option``, as in every
+    command): a value without ``=`` is the run folder, with a deprecation warning."""
+    folders = [value for value in options if "=" not in value]
+    if not folders:
+        return options, out
+    if out is not None or len(folders) > 1:
+        _fail(
+            f"-o takes KEY=VALUE (a protocol option); {' '.join(folders)!r} is not one. "
+            "Give the run folder with --out DIR."
+        )
+    _stderr().print(
+        f"[yellow]warning:[/] -o DIR is deprecated: write --out {folders[0]} (-o now means "
+        "--option, as in minions ask).",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return [value for value in options if "=" in value], Path(folders[0])
 
 
 @eval_app.callback(invoke_without_command=True)
@@ -146,18 +176,21 @@ def run(
         typer.Option(
             "--dataset",
             "-d",
+            metavar="NAME|FILE",
             help=f"A registered dataset ({', '.join(available_datasets())}) or the path of a "
             ".jsonl file of your own questions.",
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run folder (results.jsonl, run.json).")
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Run folder (results.jsonl, run.json)."),
     ] = None,
     data: Annotated[
         str | None,
         typer.Option(
+            metavar="DIR",
             help="Path of a registered dataset's files; default: the copy in ../shared/data "
-            "(none for qasper)."
+            "(none for qasper).",
         ),
     ] = None,
     download: Annotated[
@@ -165,34 +198,44 @@ def run(
         typer.Option("--download", help="financebench: fetch the public source into the cache."),
     ] = False,
     protocols: Annotated[
-        str, typer.Option(help="Comma-separated protocols to compare.")
+        str,
+        typer.Option(
+            "--protocols", "-p", metavar="NAMES", help="Comma-separated protocols to compare."
+        ),
     ] = "remote_only,minion,minions",
-    local: Annotated[str, typer.Option(help="Local model spec.")] = DEFAULT_LOCAL,
+    local: Annotated[
+        str, typer.Option(metavar="SPEC", help="Local model; see `minions models`.")
+    ] = DEFAULT_LOCAL,
     remote: Annotated[
         str | None,
         typer.Option(
-            help="Remote model spec; default: an API key's model, else the offline stand-in."
+            metavar="SPEC",
+            help="Remote model; default: an API key's model, else the offline stand-in.",
         ),
     ] = None,
     price_as: Annotated[
         str | None,
-        typer.Option("--price-as", help="Price remote usage as this model (provider:model)."),
+        typer.Option("--price-as", metavar="SPEC", help="Price remote usage as this model."),
     ] = None,
     context: Annotated[
         str | None,
         typer.Option(
+            metavar="HOW",
             help="financebench: full | pages:N; longhealth: full | texts:N | tokens:N | "
-            "distractors:N; qasper: full."
+            "distractors:N; qasper: full.",
         ),
     ] = None,
     ids: Annotated[
         list[str] | None,
-        typer.Option("--ids", help="Only these example ids (repeat or comma-separate)."),
+        typer.Option(
+            "--ids", metavar="IDS", help="Only these example ids (repeat or comma-separate)."
+        ),
     ] = None,
     where: Annotated[
         list[str] | None,
         typer.Option(
-            help="Only examples whose metadata has key=value, e.g. kind=negation/condition."
+            metavar="KEY=VALUE",
+            help="Only examples whose metadata has key=value, e.g. kind=negation/condition.",
         ),
     ] = None,
     sample: Annotated[
@@ -203,13 +246,19 @@ def run(
     concurrency: Annotated[int, typer.Option(min=1, help="Pairs run at once.")] = 1,
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", help="Protocol option key=value or protocol.key=value (repeat)."),
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="KEY=VALUE",
+            help="Protocol option key=value or protocol.key=value (repeat).",
+        ),
     ] = None,
     judge: Annotated[
         str | None,
         typer.Option(
-            help="Model spec of an LLM judge: grades free-form answers, and the questions of "
-            "a .jsonl file with scorer judge."
+            metavar="SPEC",
+            help="Model of an LLM judge: grades free-form answers, and the questions of "
+            "a .jsonl file with scorer judge.",
         ),
     ] = None,
     retry_errors: Annotated[
@@ -222,12 +271,13 @@ def run(
     max_remote_calls: MaxRemoteCallsOption = None,
     timeout: TimeoutOption = None,
 ) -> None:
-    """Run protocols over a dataset: one row per (example, protocol) in OUT/results.jsonl.
+    """Run protocols over a dataset: one row per (example, protocol) in DIR/results.jsonl.
 
-    Rerunning the same command resumes; `minions eval report OUT` writes the report.
+    Rerunning the same command resumes; `minions eval report DIR` writes the report.
     """
     if ctx.invoked_subcommand is not None:
         return
+    option, out = _out_from_options(option or [], out)
     if dataset is None or out is None:
         missing = " and ".join(f for f, v in (("--dataset", dataset), ("--out", out)) if v is None)
         _stderr().print(ctx.get_usage(), highlight=False)
@@ -268,7 +318,7 @@ def run(
             sample=sample,
             limit=limit,
             seed=seed,
-            options=parse_options(option or [], protocol_names),
+            options=parse_options(option, protocol_names),
             limits=limits_from_options(max_remote_usd, max_remote_calls, timeout),
         )
     except (MinionsError, ValueError) as exc:
@@ -331,12 +381,14 @@ def _run_with_progress(
         _fail(str(exc))
 
 
-@eval_app.command("report")
+@eval_app.command("report", epilog=examples("minions eval report runs/fb"))
 def report(
-    out: Annotated[Path, typer.Argument(help="A run folder written by `minions eval`.")],
+    out: Annotated[
+        Path, typer.Argument(metavar="DIR", help="A run folder written by `minions eval`.")
+    ],
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
 ) -> None:
-    """Write OUT/report.md and OUT/cost_vs_accuracy.png, and print the table."""
+    """Write DIR/report.md and DIR/cost_vs_accuracy.png, and print the table."""
     try:
         result, markdown, image = write_report(out, seed=seed)
     except MinionsError as exc:

@@ -6,7 +6,8 @@ and writes ``report.md`` and ``cost_vs_accuracy.png`` there. Per dataset and pro
 accuracy with a 95% bootstrap interval (seeded), mean remote dollars and tokens per
 query, mean local tokens, mean wall time, errors, the mean remote-only counterfactual
 dollars, and the paper's headline ratios against ``remote_only`` on the same examples:
-the cost ratio (remote_only $ / protocol $, "x times cheaper") and the quality ratio
+the cost ratio (remote_only $ / protocol $: "5.0x cheaper", or "2.0x more expensive"
+below 1) and the quality ratio
 (protocol accuracy / remote_only accuracy). Without remote_only rows there are no
 ratios, and the report says so. Rows whose metadata names a scorer (the questions of a
 user's JSONL file) are also counted per scorer: n, accuracy and errors per (protocol,
@@ -26,7 +27,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from minions.errors import ConfigurationError, MissingDependencyError
-from minions.pricing import format_usd
+from minions.formatting import percent, savings, times, usd
 
 from .runner import RESULTS, RUN_INFO, EvalRow, EvalSettings, read_rows, read_run_info
 
@@ -264,14 +265,6 @@ def build_report(out: str | Path, *, seed: int = 0) -> Report:
 # --- presentation ---------------------------------------------------------------------
 
 
-def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
-def times(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
-
-
 def accuracy_text(group: GroupStats) -> str:
     if group.accuracy is None:
         return "n/a"
@@ -314,13 +307,16 @@ def cells(group: GroupStats) -> dict[str, str]:
         "protocol": group.protocol,
         "n": str(group.n),
         "accuracy": accuracy_text(group),
-        "remote_usd": format_usd(group.mean_remote_usd),
+        "accuracy_short": "n/a"
+        if group.accuracy is None
+        else f"{percent(group.accuracy)} ({group.correct}/{group.decided})",
+        "remote_usd": usd(group.mean_remote_usd),
         "remote_tokens": f"{group.mean_remote_tokens:,.0f}",
         "local_tokens": f"{group.mean_local_tokens:,.0f}",
         "wall_s": f"{group.mean_wall_s:.1f}",
         "errors": str(group.errors),
-        "remote_only_usd": format_usd(group.mean_remote_only_usd),
-        "cost_ratio": times(group.cost_ratio),
+        "remote_only_usd": usd(group.mean_remote_only_usd),
+        "cost_ratio": savings(group.cost_ratio),
         "quality_ratio": times(group.quality_ratio),
         "note": group.note,
         "scorer": group.scorer or "",
@@ -366,8 +362,8 @@ def render_markdown(report: Report) -> str:
         "tokens are means per query. The remote-only $ is each row's counterfactual "
         "estimate of sending the whole context to the remote in one call. The cost ratio "
         "is remote_only's measured $ over the protocol's $ on the examples both ran "
-        "(how many times cheaper), the quality ratio the protocol's accuracy over "
-        "remote_only's on the examples both decided (the paper's headline figures).",
+        "(how many times cheaper, or more expensive), the quality ratio the protocol's "
+        "accuracy over remote_only's on the examples both decided (the paper's headline figures).",
         "",
         f"![accuracy against remote cost]({PLOT})",
         "",
@@ -418,7 +414,7 @@ def plot(report: Report, path: str | Path) -> Path:
             label, (x, group.accuracy), textcoords="offset points", xytext=(6, 4), fontsize=8
         )
     axes.set_xscale("log")
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"${value:g}"))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: usd(value)))
     axes.set_xlabel("mean remote $ per query (log scale)")
     axes.set_ylabel("accuracy (95% bootstrap CI)")
     axes.set_ylim(-0.02, 1.02)

@@ -83,7 +83,6 @@ async def ask_async(
     remote_spec = remote if remote is not None else default_remote()
     stand_in = remote is None and remote_spec == OFFLINE_REMOTE
     if stand_in:
-        logger.warning(stand_in_note())
         price_as = price_as or OFFLINE_PRICE_AS
     result = await strategy.run(
         task,
@@ -94,7 +93,8 @@ async def ask_async(
         price_as=price_as,
         limits=limits,
     )
-    if stand_in:
+    if stand_in and result.remote_usage:  # said once, in the Result, if it was used
+        logger.info(stand_in_note())
         result.notes.insert(0, stand_in_note())
     return result
 

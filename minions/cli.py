@@ -13,31 +13,49 @@ import json
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from minions import models
+from minions.cli_help import Typer, examples
 from minions.cli_options import (
     MaxRemoteCallsOption,
     MaxRemoteUsdOption,
     TimeoutOption,
     limits_from_options,
 )
-from minions.errors import MinionsError
+from minions.clients import Capabilities
+from minions.console import fail
+from minions.console import table as narrow_table
+from minions.errors import MinionsError, one_line
 from minions.limits import Limits
 from minions.plugins import registered
 from minions.types import Result
 
-app = typer.Typer(
+app = Typer(
     name="minions",
     help="Local-remote collaboration: a small local model reads, a frontier model plans.",
     no_args_is_help=True,
-    pretty_exceptions_enable=False,
+    epilog=examples(
+        'minions ask report.pdf -q "What changed in revenue?"',
+        "minions models            # accepted model specs and their API keys",
+        "minions demo              # offline, no key needed",
+        "minions app               # the same in a browser",
+    ),
 )
-models_app = typer.Typer(help="Offline model packs for the embedded llama.cpp backend.")
+models_app = Typer(
+    help="Model specs per provider, and the offline packs for llama.cpp.",
+    invoke_without_command=True,
+    epilog=examples(
+        "minions models",
+        "minions models list",
+        "minions models pull qwen2.5-coder-0.5b",
+    ),
+)
 app.add_typer(models_app, name="models")
 
 console = Console()
@@ -47,16 +65,43 @@ err_console = Console(stderr=True)
 COMMANDS_GROUP = "minions.commands"
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``message`` as an error and exit with status 1."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(1)
+class _Warnings(logging.Handler):
+    """Without -v: a library warning as one ``warning: ...`` line, no time or logger."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = escape(one_line(record.getMessage()))
+        err_console.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"minions {version('minions')}")
+        except PackageNotFoundError:
+            typer.echo("minions (not installed: run pip install -e . in the checkout)")
+        raise typer.Exit()
+
+
+def verbose(ctx: typer.Context) -> bool:
+    """Whether ``minions -v`` was given (details of failures, the library's log)."""
+    return bool(ctx.find_root().params.get("verbose"))
 
 
 @app.callback()
 def main_options(
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log what the library does (to stderr).")
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Log what the library does, and show failures in full."
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Local-remote collaboration: a small local model reads, a frontier model plans."""
@@ -64,11 +109,64 @@ def main_options(
 
     level = logging.DEBUG if verbose else logging.WARNING
     # the handler filters too: some libraries (bm25s) set their own loggers to DEBUG
-    handler = RichHandler(console=err_console, show_path=False, level=level)
+    handler: logging.Handler = (
+        RichHandler(console=err_console, show_path=False, level=level)
+        if verbose
+        else _Warnings(level)
+    )
     logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler], force=True)
 
 
 # --- minions models ---------------------------------------------------------------
+
+
+def _key_state(capabilities: Capabilities) -> str:
+    """The API key a provider reads: its variable and whether it is set (never the key)."""
+    if not capabilities.key_env:
+        return "none needed"
+    state = "[green]set[/]" if capabilities.key_from_env() else "[red]not set[/]"
+    optional = "" if capabilities.needs_key else ", optional"
+    return f"{capabilities.key_env}\n({state}{optional})"
+
+
+def providers_table() -> Table:
+    """Every registered provider: the specs it accepts, where it runs, and the
+    environment variable of its API key with whether it is set, from each provider's
+    :class:`~minions.clients.Capabilities`."""
+    from minions.clients import provider_class, providers
+
+    table = narrow_table("model specs for --local and --remote: provider:model")
+    table.add_column("provider", no_wrap=True)
+    table.add_column("cost", no_wrap=True)
+    table.add_column("specs", ratio=1)
+    table.add_column("API key", no_wrap=True)
+    for name in sorted(providers()):
+        try:
+            capabilities = provider_class(name).defaults
+        except MinionsError as exc:  # a broken plugin: say so, list the others
+            table.add_row(name, "", f"[red]cannot load: {escape(one_line(str(exc)))}[/]", "")
+            continue
+        specs = "\n".join(map(escape, capabilities.examples)) or f"{name}:MODEL"
+        cost = "$0 (local)" if capabilities.local else "per token"
+        table.add_row(name, cost, specs, _key_state(capabilities))
+    return table
+
+
+@models_app.callback()
+def models_overview(ctx: typer.Context) -> None:
+    """Model specs per provider, and the offline packs for llama.cpp.
+
+    `minions models` lists what --local and --remote accept, what each provider costs
+    and the environment variable of its API key, with whether it is set.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    console.print(providers_table())
+    console.print(
+        "[dim]offline packs: `minions models list`; pull one with `minions models pull PACK`[/]",
+        highlight=False,
+    )
+
 
 _STATE_STYLE = {
     "pulled": "green",
@@ -78,31 +176,38 @@ _STATE_STYLE = {
 }
 
 
-@models_app.command("list")
+@models_app.command(
+    "list", epilog=examples("minions models list", "minions models pull qwen2.5-coder-0.5b")
+)
 def models_list() -> None:
     """Show the packs and whether each is in the cache.
 
     The state comes from the file size and the record of the last sha256 check;
-    `minions models pull <pack>` hashes the file again.
+    `minions models pull PACK` hashes the file again.
     """
-    table = Table(title=f"model packs in {models.cache_dir() / 'models'}")
-    for column in ("pack", "model", "size", "role", "state", "path"):
-        # names, sizes and states stay whole; long model names and paths fold
-        table.add_column(column, no_wrap=column in ("pack", "size", "state"), overflow="fold")
+    table = narrow_table()
+    for column in ("pack and model", "size", "role", "state"):
+        # names, sizes and states stay whole; roles and details wrap between words
+        table.add_column(column, no_wrap=column != "role")
     for name in models.PACKS:
         status = models.pack_status(name)
         state = f"[{_STATE_STYLE[status.state]}]{status.state}[/]"
         if status.detail:
-            state += f"\n[dim]{status.detail}[/]"
-        path = str(status.path) if status.state != "not pulled" else ""
+            state += f"\n[dim]{escape(status.detail)}[/]"
         size = f"{status.pack.size / 1e6:,.0f} MB"
-        table.add_row(name, status.pack.model, size, status.pack.role, state, path)
+        pack = f"{name}\n[dim]{escape(status.pack.model)}[/]"
+        table.add_row(pack, size, status.pack.role, state)
     console.print(table)
+    # on a line of its own, whole: a path broken over lines cannot be copied
+    console.print(f"cache: {models.cache_dir() / 'models'}", highlight=False, soft_wrap=True)
 
 
-@models_app.command("pull")
+@models_app.command(
+    "pull",
+    epilog=examples("minions models pull qwen2.5-coder-0.5b", "minions models pull smollm2-135m"),
+)
 def models_pull(
-    pack: Annotated[str, typer.Argument(help=f"one of: {', '.join(models.PACKS)}")],
+    pack: Annotated[str, typer.Argument(metavar="PACK", help=f"one of: {', '.join(models.PACKS)}")],
     force: Annotated[
         bool, typer.Option("--force", help="Download again even if the pack is there.")
     ] = False,
@@ -142,19 +247,40 @@ def _limits(
         fail(str(exc))
 
 
-@app.command("protocols")
+def _default(value: object) -> str:
+    """An option's default as typed on the command line (``-o key=value``)."""
+    if value is None:
+        return "(none)"
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+@app.command(
+    "protocols",
+    epilog=examples(
+        "minions protocols",
+        'minions ask report.pdf -q "..." -p minions -o max_rounds=1 -o retrieval_top_k=4',
+    ),
+)
 def protocols_list() -> None:
-    """List every registered protocol with its options and defaults."""
+    """List every registered protocol with its options and defaults.
+
+    Set an option on a run with -o KEY=VALUE (repeatable).
+    """
     from minions.protocol import available, describe_options, get_protocol
 
     for name in available():
         cls = get_protocol(name)
-        table = Table(title=f"[bold]{name}[/] — {cls.summary}", title_justify="left")
-        for column in ("option", "type", "default", "description"):
-            table.add_column(column)
+        table = narrow_table(f"[bold]{name}[/] — {escape(cls.summary)}")
+        table.add_column("option", no_wrap=True)
+        table.add_column("default", no_wrap=True)
+        table.add_column("what it does", ratio=1)
         for option in describe_options(cls):
-            kind = "|".join(map(str, option.choices)) if option.choices else option.type
-            table.add_row(option.name, kind, repr(option.default), option.description)
+            kind = " | ".join(map(str, option.choices)) if option.choices else option.type
+            kind = kind.replace(" | None", ", optional")
+            text = option.description or ""
+            table.add_row(
+                option.name, escape(_default(option.default)), escape(f"{text} ({kind})".strip())
+            )
         console.print(table)
 
 
@@ -177,7 +303,8 @@ def _run(
     from minions.events import Events, JsonlLog
 
     events = Events([JsonlLog(log)] if log else [])
-    progress = LiveProgress(err_console) if show_progress else None
+    # a bar only where it can be redrawn and erased: not into a file or a pipe
+    progress = LiveProgress(err_console) if show_progress and err_console.is_terminal else None
     if progress:
         events.add(progress)
     try:
@@ -201,41 +328,77 @@ def _run(
         fail("interrupted")
 
 
-@app.command("ask")
+ASK_EXAMPLES = examples(
+    'minions ask report.pdf -q "What changed in revenue?"',
+    'minions ask a.pdf b.md -q "Compare them" --remote anthropic:claude-haiku-4-5',
+    'minions ask 10k.pdf -q "Capex?" -o max_rounds=1 -o retrieval_top_k=4',
+    'minions ask 10k.pdf -q "Capex?" --max-remote-usd 0.05 --json > run.json',
+)
+
+
+@app.command("ask", epilog=ASK_EXAMPLES)
 def ask(
-    files: Annotated[list[Path], typer.Argument(help="PDF, .txt, .md or .html files")],
-    question: Annotated[str, typer.Option("--question", "-q", help="what to answer")],
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE...", help="PDF, .txt, .md or .html files to read"),
+    ],
+    question: Annotated[
+        str, typer.Option("--question", "-q", metavar="TEXT", help="What to answer.")
+    ],
     protocol: Annotated[
-        str, typer.Option("--protocol", "-p", help="see `minions protocols`")
+        str,
+        typer.Option(
+            "--protocol",
+            "-p",
+            metavar="NAME",
+            help="How the models work together; see `minions protocols`.",
+        ),
     ] = "minions",
     local: Annotated[
-        str | None, typer.Option(help="local model spec (default: llamacpp:qwen2.5-coder-0.5b)")
+        str | None,
+        typer.Option(
+            metavar="SPEC",
+            help="Local model (default: llamacpp:qwen2.5-coder-0.5b); see `minions models`.",
+        ),
     ] = None,
     remote: Annotated[
         str | None,
         typer.Option(
-            help="remote model spec (default: from OPENAI_API_KEY / ANTHROPIC_API_KEY, "
-            "else the offline stand-in)"
+            metavar="SPEC",
+            help="Remote model (default: from OPENAI_API_KEY / ANTHROPIC_API_KEY, else the "
+            "offline stand-in); see `minions models`.",
         ),
     ] = None,
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", "-o", help="protocol option key=value (repeatable)"),
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="KEY=VALUE",
+            help="A protocol option (repeatable); see `minions protocols`.",
+        ),
     ] = None,
     price_as: Annotated[
-        str | None, typer.Option(help="price remote usage as this model, e.g. openai:gpt-4o")
+        str | None,
+        typer.Option(metavar="SPEC", help="Price remote usage as this model, e.g. openai:gpt-4o."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print only Result JSON")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only the Result, as JSON.")
+    ] = False,
     log: Annotated[
-        Path | None, typer.Option(help="append the run's events to this JSONL file")
+        Path | None,
+        typer.Option(metavar="FILE", help="Append the run's events to this JSONL file."),
     ] = None,
     max_remote_usd: MaxRemoteUsdOption = None,
     max_remote_calls: MaxRemoteCallsOption = None,
     timeout: TimeoutOption = None,
 ) -> None:
-    """Answer a question about documents with a local and a remote model."""
-    from minions.console import summary
+    """Answer a question about documents with a local and a remote model.
 
+    Prints the answer with what it cost next to sending the documents whole, then
+    citations, tokens and time; a run that fails prints one line (-v for the rest).
+    """
     result = _run(
         question,
         list(files),
@@ -251,9 +414,21 @@ def ask(
     if as_json:
         typer.echo(result.to_json())
     else:
-        console.print(summary(result))
+        show(result, details=verbose(ctx))
     if result.status != "answered":
         raise typer.Exit(1)
+
+
+def show(result: Result, *, expected: str | None = None, details: bool = False) -> None:
+    """The run's summary; a run that failed without an answer as one error line on
+    stderr (the whole summary too with ``details``)."""
+    from minions.console import failure, summary
+
+    if result.status == "error" and not result.answer:
+        err_console.print(failure(result), highlight=False, soft_wrap=True)
+        if not details:
+            return
+    console.print(summary(result, expected=expected))
 
 
 EXAMPLES = Path(__file__).parent / "examples"  # package data (a symlink in the checkout)
@@ -265,19 +440,31 @@ DEMO_OPTIONS: dict[str, object] = {
 }
 
 
-@app.command("demo")
+@app.command(
+    "demo",
+    epilog=examples(
+        "minions demo",
+        "minions demo -o max_rounds=2 --timeout 600",
+    ),
+)
 def demo(
+    ctx: typer.Context,
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", "-o", help="override a MinionS option key=value"),
+        typer.Option(
+            "--option", "-o", metavar="KEY=VALUE", help="Override a MinionS option (repeatable)."
+        ),
     ] = None,
     max_remote_usd: MaxRemoteUsdOption = None,
     max_remote_calls: MaxRemoteCallsOption = None,
     timeout: TimeoutOption = None,
 ) -> None:
-    """Run MinionS on a bundled 10-K excerpt with the offline packs (no keys needed)."""
+    """Run MinionS on a bundled 10-K excerpt with the offline packs (no keys needed).
+
+    The first run pulls two packs (1.6 GB) and needs llama.cpp (pip install
+    'minions[embedded]').
+    """
     from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE
-    from minions.console import summary
 
     questions = EXAMPLES / "questions.json"
     if not questions.is_file():
@@ -302,7 +489,7 @@ def demo(
         log=None,
         show_progress=True,
     )
-    console.print(summary(result, expected=example["answer"]))
+    show(result, expected=example["answer"], details=verbose(ctx))
     if result.status != "answered":
         raise typer.Exit(1)
 

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from minions.errors import ConfigurationError
 from minions.limits import Limits
 
-PANEL = "Limits (reaching one ends the run with status budget_exceeded and the answer so far)"
+#: the help panel of the limits (a title that fits an 80-column terminal)
+PANEL = "Limits"
 
 MaxRemoteUsdOption = Annotated[
     float | None,
@@ -24,8 +25,9 @@ MaxRemoteUsdOption = Annotated[
         "--max-remote-usd",
         metavar="USD",
         rich_help_panel=PANEL,
-        help="make no further remote call once remote spending reaches this many dollars "
-        "(needs a remote with a known price, or --price-as)",
+        help="Make no further remote call once remote spending reaches this many dollars "
+        "(needs a remote with a known price, or --price-as). Reaching any limit ends the run "
+        "with status budget_exceeded and the answer so far.",
     ),
 ]
 MaxRemoteCallsOption = Annotated[
@@ -34,7 +36,7 @@ MaxRemoteCallsOption = Annotated[
         "--max-remote-calls",
         metavar="N",
         rich_help_panel=PANEL,
-        help="make at most this many remote calls",
+        help="Make at most this many remote calls.",
     ),
 ]
 TimeoutOption = Annotated[
@@ -43,7 +45,7 @@ TimeoutOption = Annotated[
         "--timeout",
         metavar="SECONDS",
         rich_help_panel=PANEL,
-        help="stop the run after this many seconds of wall time, cancelling calls in flight",
+        help="Stop the run after this many seconds of wall time, cancelling calls in flight.",
     ),
 ]
 

@@ -1,35 +1,66 @@
-"""Terminal presentation of runs: live progress from events, and the final summary.
+"""Terminal presentation: live progress of a run from its events, its final summary,
+one-line failures and tables that fit an 80-column terminal.
 
-Used by the CLI only; library code never prints.
+Used by the CLI (and the commands of plugins) only; library code never prints. Money
+and ratios read as everywhere else (:mod:`minions.formatting`): savings only for a run
+that answered.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
+import typer
+from rich import box
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from minions.pricing import format_usd
+from minions.errors import one_line
+from minions.formatting import cost_summary, usd
 from minions.types import Result, Usage
 
 
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` on stderr as one error line (the terminal wraps it, rich does
+    not) and exit with ``code``: how every ``minions`` command, a plugin's included,
+    says that it cannot go on."""
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True
+    )
+    raise typer.Exit(code)
+
+
+def table(title: str | None = None) -> Table:
+    """A table for an 80-column terminal: no side borders, a rule under the header, the
+    title on the left; columns added by the caller."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
 class LiveProgress:
-    """An event sink drawing rounds, jobs done/total, tokens and dollars."""
+    """An event sink drawing rounds, jobs done/total, tokens and dollars.
+
+    Nothing is drawn until the run starts (documents loaded, models ready), so a
+    missing file or a bad option is one line, not a bar and a line; the bar goes away
+    when the run ends, since the summary says the same and more.
+    """
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[jobs]}"),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
             console=console,
-            transient=False,
+            transient=True,
         )
-        self.task = self.progress.add_task("starting", total=None, status="")
+        self.task = self.progress.add_task(
+            "starting", total=None, status="", jobs="", visible=False
+        )
+        self.started = False
         self.round = 0
         self.usage: dict[str, Usage] = {"local": Usage(), "remote": Usage()}
         self.remote_usd = 0.0
@@ -37,23 +68,26 @@ class LiveProgress:
         self.jobs_done = 0
 
     def __enter__(self) -> LiveProgress:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
     def _status(self) -> str:
         local, remote = self.usage["local"], self.usage["remote"]
         return (
             f"local {local.total_tokens:,} tok · remote {remote.total_tokens:,} tok · "
-            f"{format_usd(self.remote_usd)}"
+            f"{usd(self.remote_usd)}"
         )
 
     def __call__(self, event: Any) -> None:
         kind = event.kind
         if kind == "run_started":
             description = f"{event.protocol}"
+            if not self.started:
+                self.started = True
+                self.progress.start()
         elif kind == "remote_call":
             self.round = max(self.round, event.round)
             self.usage["remote"] += event.usage
@@ -77,19 +111,13 @@ class LiveProgress:
             return
         self.progress.update(
             self.task,
+            visible=True,
             description=description,
             total=self.jobs_total or None,
             completed=self.jobs_done,
             status=self._status(),
+            jobs=f"{self.jobs_done}/{self.jobs_total} jobs" if self.jobs_total else "",
         )
-
-
-def _ratio(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value == float("inf"):
-        return "∞ (no remote cost)"
-    return f"{value:,.1f}x cheaper"
 
 
 def _calls(usage: Usage) -> str:
@@ -98,47 +126,78 @@ def _calls(usage: Usage) -> str:
     return f"{usage.calls} calls{retried}"
 
 
+#: the colour of a run's cost line, by :attr:`minions.formatting.CostSummary.state`
+_COST_STYLE = {
+    "cheaper": "green",
+    "free": "green",
+    "same": "default",
+    "pricier": "yellow",
+    "unpriced": "yellow",
+    "partial": "yellow",
+    "no_answer": "red",
+}
+
+
+def failure(result: Result) -> str:
+    """A failed run in one line: what went wrong and what to do (the error's own
+    words), then what it spent when it spent anything."""
+    error = one_line(result.error or "the run ended without an answer")
+    line = f"[bold red]error:[/] {escape(error)}"
+    spent = result.cost.total_usd
+    if spent is None or spent > 0:
+        costs = cost_summary(result.status, result.cost, documents=len(result.documents))
+        line += f" [dim]({escape(costs.headline)})[/dim]"
+    return line
+
+
 def summary(result: Result, *, expected: str | None = None) -> Group:
-    """The answer, citations, cost and time of a run, as rich renderables."""
-    style = "green" if result.status == "answered" else "red"
-    body = result.answer or f"(no answer) {result.error or ''}"
-    parts: list[Any] = [Panel(body, title=f"answer · {result.protocol}", border_style=style)]
+    """The answer and what it cost first, then citations, models, tokens and time, as
+    rich renderables."""
+    costs = cost_summary(result.status, result.cost, documents=len(result.documents))
+    answered = result.status == "answered"
+    style = "green" if answered else "yellow" if result.answer else "red"
+    title = f"answer · {result.protocol}" if answered else f"answer so far · {result.protocol}"
+    body = escape(result.answer) if result.answer else "(no answer)"
+    parts: list[Any] = [
+        Panel(body, title=title, border_style=style),
+        f"[{_COST_STYLE[costs.state]}]{escape(costs.headline)}[/]",
+    ]
     if expected is not None:
-        parts.append(Panel(expected, title="expected answer", border_style="blue"))
-    if result.status != "answered":
-        parts.append(f"[red]status {result.status}: {result.error}[/red]")
+        parts.append(Panel(escape(expected), title="expected answer", border_style="blue"))
+    if not answered:
+        label = "budget reached" if result.status == "budget_exceeded" else "error"
+        parts.append(f"[{style}]{label}:[/] {escape(one_line(result.error or ''))}")
     if result.citations:
         parts.append(
-            "[bold]citations[/bold]\n" + "\n".join(f"  • {c}" for c in result.citations[:8])
+            "[bold]citations[/bold]\n" + "\n".join(f"  • {escape(c)}" for c in result.citations[:8])
         )
     table = Table(show_header=False, box=None, pad_edge=False)
     cost, t = result.cost, result.timings
+    priced_as = f" (priced as {cost.priced_as})" if cost.priced_as != result.remote_model else ""
     rows = [
         (
             "remote",
             f"{result.remote_model} · {result.remote_usage.total_tokens:,} tokens "
-            f"in {_calls(result.remote_usage)}",
+            f"in {_calls(result.remote_usage)} · {costs.spent}{priced_as}",
         ),
         (
             "local",
             f"{result.local_model} · {result.local_usage.total_tokens:,} tokens "
             f"in {_calls(result.local_usage)}",
         ),
-        (
-            "remote $",
-            f"{format_usd(cost.remote_usd)}"
-            + (f" (priced as {cost.priced_as})" if cost.priced_as != result.remote_model else ""),
-        ),
-        ("remote-only $", format_usd(cost.remote_only_usd)),
-        ("savings", _ratio(cost.savings_ratio)),
+        ("remote-only", f"{costs.remote_only} (everything sent to the remote in one call)"),
+    ]
+    if costs.savings:
+        rows.append(("savings", costs.savings))
+    rows.append(
         (
             "time",
             f"{t.total_s:.1f}s (local {t.local_s:.1f}s, remote {t.remote_s:.1f}s, "
             f"overhead {t.overhead_s:.1f}s)",
-        ),
-    ]
+        )
+    )
     for key, value in rows:
-        table.add_row(f"[bold]{key}[/bold]", value)
+        table.add_row(f"[bold]{key}[/bold]", escape(value))
     parts.append(table)
-    parts.extend(f"[yellow]note:[/yellow] {n}" for n in [*result.notes, cost.note] if n)
+    parts.extend(f"[yellow]note:[/yellow] {escape(n)}" for n in [*result.notes, cost.note] if n)
     return Group(*parts)

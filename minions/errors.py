@@ -95,6 +95,12 @@ class DocumentError(ConfigurationError):
     undecodable or of an unsupported type."""
 
 
+def one_line(message: str) -> str:
+    """``message`` as one line, for a terminal or a page: line breaks (real ones and
+    ``\\n`` escapes left in by a ``repr``) and runs of spaces become one space."""
+    return " ".join(message.replace("\\r", " ").replace("\\n", " ").split())
+
+
 def first_error(group: BaseExceptionGroup) -> BaseException:
     """The first real failure in a task group's exceptions (not a cancellation), so a
     caller sees one error it can handle instead of an ExceptionGroup."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from minions.errors import BudgetExceeded
+from minions.formatting import usd
 
 _HOW_TO_RAISE = "raise {name} (--{flag} on the command line) to let the run go further"
 
@@ -64,8 +65,8 @@ class Limits(BaseModel):
             )
         if self.max_remote_usd is not None and (remote_usd or 0.0) >= self.max_remote_usd:
             raise BudgetExceeded(
-                f"remote spending reached ${remote_usd or 0.0:.4f} of the "
-                f"${self.max_remote_usd:.4f} budget (max_remote_usd); "
+                f"remote spending reached {usd(remote_usd or 0.0)} of the "
+                f"{usd(self.max_remote_usd)} budget (max_remote_usd); "
                 + _HOW_TO_RAISE.format(name="max_remote_usd", flag="max-remote-usd")
             )
 

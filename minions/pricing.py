@@ -13,7 +13,10 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+from minions.formatting import usd as format_usd
 from minions.types import Usage
+
+__all__ = ["Price", "format_usd", "price"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +44,6 @@ class Price(BaseModel):
 
     def __str__(self) -> str:
         return format_usd(self.usd)
-
-
-def format_usd(usd: float | None) -> str:
-    """``$0.0123`` style, with enough digits for fractions of a cent; 'unpriced' for None."""
-    if usd is None:
-        return "unpriced"
-    if usd == 0:
-        return "$0"
-    if usd >= 1:
-        return f"${usd:,.2f}"
-    return f"${usd:.6f}".rstrip("0")
 
 
 def price(usage: Usage, spec: str, *, local: bool | None = None) -> Price:

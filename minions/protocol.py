@@ -40,8 +40,18 @@ from minions.types import Result
 GROUP = "minions.protocols"
 
 
+#: ``Field(json_schema_extra=BASIC)`` marks one of the few options most people change:
+#: the app shows those first and the rest under "Advanced options"
+BASIC: dict[str, Any] = {"basic": True}
+
+
 class ProtocolConfig(BaseModel):
-    """Base of every protocol's options: unknown options are errors."""
+    """Base of every protocol's options: unknown options are errors.
+
+    Each option's ``title`` is its label in the app, its ``description`` the help there
+    and in ``minions protocols``; say what a blank (``None``) value means. Mark the
+    options most people change with ``json_schema_extra=BASIC``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

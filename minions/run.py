@@ -334,15 +334,16 @@ class Run:
             await self._within_time(body)
         except BudgetExceeded as exc:
             status, error = "budget_exceeded", str(exc)
-        except MinionsError as exc:
-            status, error = "error", f"{type(exc).__name__}: {exc}"
+        except MinionsError as exc:  # its message says what went wrong and what to do
+            logger.debug("run %s: %s", self.id, type(exc).__name__, exc_info=exc)
+            status, error = "error", str(exc)
         except Exception as exc:  # a bug or an unwrapped failure: still a saved Result
             logger.exception("run %s failed unexpectedly", self.id)
             status, error = "error", f"unexpected {type(exc).__name__}: {exc}"
         if status == "answered" and not self.answer:
             status, error = "error", "the protocol finished without an answer"
-        if error:
-            logger.warning("run %s ended with status %s: %s", self.id, status, error)
+        if error:  # the Result says it; the caller decides how loud to be
+            logger.info("run %s ended with status %s: %s", self.id, status, error)
         result = self.result(status, error)
         self.events(
             RunFinished(

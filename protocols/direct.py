@@ -9,13 +9,25 @@ from pydantic import Field
 from minions.clients import Client
 from minions.clients.base import approx_message_tokens
 from minions.errors import ContextWindowExceeded
-from minions.protocol import Protocol, ProtocolConfig
+from minions.protocol import BASIC, Protocol, ProtocolConfig
 from minions.run import Role, Run, direct_messages
 
 
 class DirectConfig(ProtocolConfig):
-    max_tokens: int = Field(default=1024, ge=16, description="longest answer, in tokens")
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(
+        default=1024,
+        ge=16,
+        title="Longest answer (tokens)",
+        description="the most tokens the model may write in its answer",
+        json_schema_extra=BASIC,
+    )
+    temperature: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=2.0,
+        title="Temperature",
+        description="randomness of the answer: 0 always picks the likeliest words",
+    )
 
 
 class _Direct(Protocol[DirectConfig]):

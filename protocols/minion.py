@@ -14,19 +14,33 @@ from pydantic import BaseModel, Field
 
 from minions.clients.base import approx_message_tokens
 from minions.errors import ContextWindowExceeded
-from minions.protocol import Protocol, ProtocolConfig
+from minions.protocol import BASIC, Protocol, ProtocolConfig
 from minions.protocols.prompts import render
 from minions.run import Run, render_documents, render_metadata
 from minions.types import Message
 
 
 class MinionConfig(ProtocolConfig):
-    max_rounds: int = Field(default=3, ge=1, le=20, description="questions the remote may ask")
-    local_max_tokens: int = Field(default=384, ge=16, description="longest local reply")
-    remote_max_tokens: int = Field(default=512, ge=16, description="longest remote reply")
-    max_json_attempts: int = Field(
-        default=3, ge=1, description="calls to get a well-formed remote reply"
+    max_rounds: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        title="Questions",
+        description="how many questions the remote may ask the local model before it must answer",
+        json_schema_extra=BASIC,
     )
+    local_max_tokens: int = Field(
+        default=384, ge=16, title="Longest local reply (tokens)",
+        description="the most tokens the local model may write per reply",
+    )  # fmt: skip
+    remote_max_tokens: int = Field(
+        default=512, ge=16, title="Longest remote reply (tokens)",
+        description="the most tokens the remote model may write per reply",
+    )  # fmt: skip
+    max_json_attempts: int = Field(
+        default=3, ge=1, title="Tries for a well-formed reply",
+        description="calls to get a remote reply in the expected JSON form",
+    )  # fmt: skip
 
 
 class RemoteTurn(BaseModel):

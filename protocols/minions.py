@@ -37,7 +37,7 @@ from minions.errors import (
 )
 from minions.events import JobDone, JobsPlanned, PlannedJob, RoundFinished
 from minions.limits import Limits
-from minions.protocol import Protocol, ProtocolConfig
+from minions.protocol import BASIC, Protocol, ProtocolConfig
 from minions.protocols.prompts import render
 from minions.retrieval import rank_chunks
 from minions.run import Run, failed_usage, render_metadata
@@ -52,45 +52,83 @@ else:  # one choice per registered chunker (minions.spans.CHUNKERS)
 
 
 class MinionsConfig(ProtocolConfig):
-    max_rounds: int = Field(default=2, ge=1, le=10, description="rounds of plan, read, aggregate")
-    num_tasks_per_round: int = Field(default=3, ge=1, le=20, description="distinct tasks a round")
+    max_rounds: int = Field(
+        default=2, ge=1, le=10, title="Rounds", json_schema_extra=BASIC,
+        description="how many times the remote may plan jobs, have them read and look at "
+        "the results before it must answer",
+    )  # fmt: skip
+    num_tasks_per_round: int = Field(
+        default=3, ge=1, le=20, title="Tasks per round", json_schema_extra=BASIC,
+        description="how many different questions the remote asks of the chunks each round",
+    )  # fmt: skip
     num_samples_per_task: int = Field(
-        default=1, ge=1, le=10, description="local samples per job (temperature > 0 when > 1)"
-    )
-    chunking: Chunking = Field(default="pages", description="how documents are split")
+        default=1, ge=1, le=10, title="Samples per job",
+        description="how many times the local model answers each job (with some "
+        "randomness when more than one)",
+    )  # fmt: skip
+    chunking: Chunking = Field(
+        default="pages", title="Split documents by", description="how documents are cut "
+        "into the chunks the local model reads",
+    )  # fmt: skip
     chunk_size: int | None = Field(
-        default=None,
-        ge=1,
-        description="chunk size in the chunker's unit (pages, characters or tokens); "
-        "None for its default",
-    )
-    max_jobs_per_round: int = Field(default=64, ge=1, description="jobs run per round at most")
+        default=None, ge=1, title="Chunk size",
+        description="chunk size in the chunker's unit (pages, characters or tokens); not "
+        "set: the chunker's default",
+    )  # fmt: skip
+    max_jobs_per_round: int = Field(
+        default=64, ge=1, title="Most jobs per round",
+        description="the most local jobs run in one round",
+    )  # fmt: skip
     retrieval_top_k: int | None = Field(
-        default=None, ge=1, description="read only the k chunks BM25 ranks highest per task"
-    )
+        default=None, ge=1, title="Chunks read per task", json_schema_extra=BASIC,
+        description="read only the chunks that match each task best (BM25), this many; "
+        "not set: read every chunk",
+    )  # fmt: skip
     plan: Literal["code", "json"] = Field(
-        default="code", description="remote writes prepare_jobs code, or a JSON list of tasks"
-    )
-    max_code_attempts: int = Field(default=3, ge=1, description="tries to get code that runs")
-    max_json_attempts: int = Field(default=3, ge=1, description="tries to get well-formed JSON")
+        default="code", title="How the remote plans",
+        description="code: the remote writes a prepare_jobs function, run in the sandbox; "
+        "json: it lists the tasks",
+    )  # fmt: skip
+    max_code_attempts: int = Field(
+        default=3, ge=1, title="Tries for code that runs",
+        description="how often the remote may rewrite plan code that fails",
+    )  # fmt: skip
+    max_json_attempts: int = Field(
+        default=3, ge=1, title="Tries for a well-formed reply",
+        description="calls to get a remote reply in the expected JSON form",
+    )  # fmt: skip
     max_remote_usd: float | None = Field(
-        default=None,
-        gt=0,
+        default=None, gt=0, title="Remote budget ($)", json_schema_extra=BASIC,
         description="stop when remote spending reaches this many dollars (a run-level "
-        "limit too: the tighter of this and the run's max_remote_usd wins)",
-    )
-    local_max_tokens: int = Field(default=384, ge=16, description="longest job output")
-    remote_max_tokens: int = Field(default=1024, ge=64, description="longest remote reply")
-    sample_temperature: float = Field(default=0.7, gt=0.0, le=2.0)
+        "limit too: the tighter of this and the run's max_remote_usd wins); not set: no "
+        "budget",
+    )  # fmt: skip
+    local_max_tokens: int = Field(
+        default=384, ge=16, title="Longest job output (tokens)",
+        description="the most tokens the local model may write per job",
+    )  # fmt: skip
+    remote_max_tokens: int = Field(
+        default=1024, ge=64, title="Longest remote reply (tokens)",
+        description="the most tokens the remote model may write per reply",
+    )  # fmt: skip
+    sample_temperature: float = Field(
+        default=0.7, gt=0.0, le=2.0, title="Sampling temperature",
+        description="randomness of the local answers when a job is sampled more than once",
+    )  # fmt: skip
     max_concurrency: int | None = Field(
-        default=None, ge=1, description="local calls at once; None: the local client's own limit"
-    )
-    sandbox_timeout_s: float = Field(default=30.0, gt=0, description="time limit of plan code")
+        default=None, ge=1, title="Local calls at once",
+        description="how many local calls run at the same time; not set: what the local "
+        "model handles",
+    )  # fmt: skip
+    sandbox_timeout_s: float = Field(
+        default=30.0, gt=0, title="Plan code time limit (s)",
+        description="seconds the remote's plan code may run in the sandbox",
+    )  # fmt: skip
     allow_unsafe_code_sandbox: bool = Field(
-        default=False,
+        default=False, title="Run plan code without the OS sandbox (unsafe)",
         description="UNSAFE: run the remote's code even where the OS sandbox (seccomp, "
         "Landlock, namespaces) cannot be set up; otherwise such runs plan in JSON",
-    )
+    )  # fmt: skip
 
     def run_limits(self) -> Limits:
         return Limits(max_remote_usd=self.max_remote_usd)

@@ -152,9 +152,13 @@ def error_for_status(
     """
     text = f"HTTP {status}: {message}"
     if status in (401, 403):
-        return AuthenticationError(f"{text}. {key_hint}", provider=provider, status_code=status)
+        return AuthenticationError(
+            f"{text.rstrip('.')}. {key_hint}", provider=provider, status_code=status
+        )
     if status == 404:
-        return ProviderError(f"{text}. {not_found_hint}", provider=provider, status_code=status)
+        return ProviderError(
+            f"{text.rstrip('.')}. {not_found_hint}", provider=provider, status_code=status
+        )
     if status in _TRANSIENT_STATUSES or status >= 500:
         return TransientProviderError(
             text, provider=provider, status_code=status, retry_after_s=retry_after

@@ -64,7 +64,10 @@ AUTH_TOKEN_ENV = "ANTHROPIC_AUTH_TOKEN"
 class AnthropicClient(Client):
     provider: ClassVar[str] = "anthropic"
     defaults: ClassVar[Capabilities] = Capabilities(
-        max_parallel_requests=8, key_env="ANTHROPIC_API_KEY", needs_key=True
+        max_parallel_requests=8,
+        key_env="ANTHROPIC_API_KEY",
+        needs_key=True,
+        examples=("anthropic:claude-haiku-4-5", "anthropic:claude-sonnet-4-5"),
     )
 
     def __init__(

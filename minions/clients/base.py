@@ -72,6 +72,9 @@ class Capabilities(BaseModel):
     needs_key: bool = Field(
         default=False, description="calls fail without an API key (argument or key_env)"
     )
+    examples: tuple[str, ...] = Field(
+        default=(), description="specs this provider accepts, as shown by `minions models`"
+    )
 
     def derive(self, **changes: Any) -> Capabilities:
         """A validated copy with ``changes``."""

@@ -277,7 +277,11 @@ def _reused_prefix(candidates: list[Sequence[int]], prompt: Sequence[int]) -> in
 class LlamaCppClient(Client):
     provider: ClassVar[str] = "llamacpp"
     #: one call at a time: the process's llama.cpp work shares one worker thread
-    defaults: ClassVar[Capabilities] = Capabilities(local=True, max_parallel_requests=1)
+    defaults: ClassVar[Capabilities] = Capabilities(
+        local=True,
+        max_parallel_requests=1,
+        examples=("llamacpp:PACK (see `minions models list`)", "llamacpp:/path/to/model.gguf"),
+    )
 
     def __init__(
         self,

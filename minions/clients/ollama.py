@@ -77,7 +77,10 @@ class OllamaClient(Client):
     provider: ClassVar[str] = "ollama"
     #: a key only for hosts that ask for one (ollama.com); the SDK reads the variable
     defaults: ClassVar[Capabilities] = Capabilities(
-        context_window=DEFAULT_CONTEXT_WINDOW, local=True, key_env="OLLAMA_API_KEY"
+        context_window=DEFAULT_CONTEXT_WINDOW,
+        local=True,
+        key_env="OLLAMA_API_KEY",
+        examples=("ollama:qwen2.5:3b", "ollama:MODEL (any model the server has)"),
     )
 
     def __init__(

@@ -69,7 +69,10 @@ def known_context_window(model: str) -> int | None:
 class OpenAIClient(Client):
     provider: ClassVar[str] = "openai"
     defaults: ClassVar[Capabilities] = Capabilities(
-        max_parallel_requests=8, key_env="OPENAI_API_KEY", needs_key=True
+        max_parallel_requests=8,
+        key_env="OPENAI_API_KEY",
+        needs_key=True,
+        examples=("openai:gpt-4o-mini", "openai:gpt-4o", "openai:MODEL with base_url= (vLLM, ...)"),
     )
 
     def __init__(

@@ -61,7 +61,9 @@ class ScriptExhausted(MinionsError):
 
 class ScriptedClient(Client):
     provider: ClassVar[str] = "scripted"
-    defaults: ClassVar[Capabilities] = Capabilities(context_window=128_000, max_parallel_requests=4)
+    defaults: ClassVar[Capabilities] = Capabilities(
+        context_window=128_000, max_parallel_requests=4, examples=("scripted: (a test double)",)
+    )
 
     def __init__(
         self,

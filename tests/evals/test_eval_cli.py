@@ -207,6 +207,14 @@ def test_a_narrow_terminal_gets_the_headline_columns() -> None:
     )  # fmt: skip
     assert len(results_table([group], "x", width=80).columns) == 6
     assert len(results_table([group], "x", width=200).columns) == 11
+    from rich.console import Console
+
+    console = Console(width=80, record=True)
+    console.print(results_table([group], "x", width=80))
+    lines = console.export_text().splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    row = next(line for line in lines if "minions" in line)
+    assert "50.0% (1/2)" in row and "10.0x cheaper" in row and "$0.0010" in row
 
 
 @needs_medical
@@ -222,3 +230,25 @@ def test_limits_reach_every_run_and_are_saved(
     info = json.loads((out / RUN_INFO).read_text())
     assert info["settings"]["limits"]["max_remote_calls"] == 0
     assert len(scripted_models["scripted:remote"].calls) == 0
+
+
+@needs_medical
+def test_old_o_dir_still_works_with_a_deprecation_warning(
+    tmp_path: Path, scripted_models: dict[str, ScriptedClient]
+) -> None:
+    out = tmp_path / "old"
+    result = invoke(*RUN[:-2], "-o", "max_tokens=64", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "-o DIR is deprecated: write --out" in result.output
+    assert (out / RESULTS).exists()
+    info = json.loads((out / RUN_INFO).read_text())
+    assert info["settings"]["options"] == {
+        "remote_only": {"max_tokens": 64},
+        "local_only": {"max_tokens": 64},
+    }
+
+
+def test_o_without_equals_beside_out_is_an_error(tmp_path: Path) -> None:
+    result = invoke(*RUN, "-o", "folder", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "-o takes KEY=VALUE" in result.output and "--out DIR" in result.output

@@ -139,7 +139,7 @@ def test_write_report_makes_markdown_and_a_png(tmp_path: Path) -> None:
     text = markdown.read_text()
     assert "## longhealth" in text and "## financebench" in text
     assert "| minions | 22 | 66.7% [" in text  # 14 of 21 decided
-    assert "5.00x" in text and "0.88x" in text  # cost and quality ratios of minions
+    assert "5.0x cheaper" in text and "0.88x" in text  # cost and quality ratios of minions
     assert "remote_only was not run" in text
     assert "`scripted:remote`, priced as `openai:gpt-4o`" in text
     assert "texts:4" in text
