@@ -2,7 +2,9 @@
 
 A pick is a :class:`ModelChoice`: a client spec plus constructor arguments (an API key
 typed into a password field goes only there, never into a label, a log, a Result or
-a file). ``problem()`` says, before a run starts, what is missing and what to do.
+a file). ``status()`` says, before a run starts, whether it is ready and, if not, what
+is missing and the one thing to do (:class:`Status`): pull a pack, paste a key, start
+Ollama.
 
 Tests and the browser check replace the models with their own clients through the
 ``MINIONS_APP_CLIENTS`` environment variable: ``path/to/file.py:function`` or
@@ -33,7 +35,7 @@ from minions.api import (
     default_remote,
 )
 from minions.clients import Client, capabilities_of, get_client, parse_spec, runs_locally
-from minions.errors import ConfigurationError
+from minions.errors import ConfigurationError, MinionsError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +47,32 @@ KEY_HELP = "Used for this session's runs only: never written to disk, logs or do
 
 
 @dataclass(frozen=True)
+class Status:
+    """Whether a setup step is ready; if not, what is missing and what to do."""
+
+    ready: bool
+    #: one sentence: what is there, or what is missing and how to fix it
+    text: str
+    #: what Run waits for, in a few words ("pull qwen2.5-coder-0.5b")
+    todo: str = ""
+    #: the pack a Pull button fetches
+    pull: str | None = None
+    #: offer a "Check again" button (something outside the app must change)
+    recheck: bool = False
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1e9:.1f} GB"
+
+
+def pack_size(name: str) -> str:
+    """A pack's download size, ``0.5 GB``."""
+    return _gb(models.get_pack(name).size)
+
+
+@dataclass(frozen=True)
 class ModelChoice:
-    """A model picked in the sidebar."""
+    """A model picked in the setup checklist."""
 
     role: Role
     spec: str
@@ -55,6 +81,8 @@ class ModelChoice:
     #: the environment variable that holds the key, when the provider needs one
     key_env: str | None = None
     injected: bool = False
+    #: why the picked model cannot be reached (e.g. no Ollama server), found by the picker
+    unavailable: str | None = None
 
     @property
     def pack(self) -> str | None:
@@ -68,25 +96,41 @@ class ModelChoice:
             return OFFLINE_PRICE_AS
         return None
 
-    def problem(self) -> str | None:
-        """What stops this choice from running, said so the user can fix it."""
+    def status(self) -> Status:
+        """Whether this choice can run; if not, the one thing to do about it."""
+        if self.injected:
+            return Status(True, f"Test clients from {INJECT_ENV}={os.environ.get(INJECT_ENV)}.")
+        if self.unavailable:
+            return Status(False, self.unavailable, f"start the {self.role} model", recheck=True)
+        try:
+            provider, model = parse_spec(self.spec)
+            capabilities_of(self.spec)
+        except ConfigurationError as exc:
+            return Status(False, one_line(str(exc)), f"fix the {self.role} model's name")
+        if not model and provider != "scripted":
+            return Status(False, "Type the model's name.", f"name the {self.role} model")
         if self.key_env and not self.options.get("api_key") and not os.environ.get(self.key_env):
-            return (
-                f"No API key for the {self.role} model {self.spec}: set {self.key_env} in the "
-                "environment you start the app from, or type the key into the sidebar's "
-                "API key field."
+            return Status(
+                False,
+                f"Needs an API key: paste it above, or set {self.key_env} before starting the app.",
+                f"add an API key for the {self.role} model",
             )
         pack = self.pack
-        if pack is not None:
-            status = models.pack_status(pack)
-            if status.state in ("not pulled", "corrupt"):
-                detail = f" ({status.detail})" if status.detail else ""
-                return (
-                    f"The {self.role} model pack {pack} is {status.state}{detail}. Pull it "
-                    f"with `minions models pull {pack}` or the button below "
-                    f"({status.pack.size / 1e9:.1f} GB, once)."
-                )
-        return None
+        if pack is None:
+            return Status(True, f"{self.spec}, ready.")
+        state = models.pack_status(pack)
+        size = _gb(state.pack.size)
+        if state.state == "not pulled":
+            return Status(
+                False, f"{pack} is not on this machine yet ({size}, downloaded once).",
+                f"pull {pack}", pull=pack,
+            )  # fmt: skip
+        if state.state == "corrupt":
+            detail = f" ({state.detail})" if state.detail else ""
+            return Status(
+                False, f"{pack} is damaged{detail}: pull it again.", f"pull {pack}", pull=pack
+            )
+        return Status(True, f"{pack} is on this machine ({size}) and runs here.")
 
     def make_client(self) -> Client:
         """A fresh client (raises :class:`~minions.errors.MinionsError` with a hint)."""
@@ -129,13 +173,22 @@ def ollama_models(host: str) -> list[str] | str:
     try:
         import ollama
     except ImportError:
-        return "the ollama package is not installed: pip install 'minions[ollama]'"
+        return "The ollama package is not installed: pip install 'minions[ollama]', then restart."
     try:
         listed = ollama.Client(host=host, timeout=2).list()
     except Exception as exc:  # any failure means: nothing usable answers there
         logger.debug("listing Ollama models at %s failed: %r", host, exc)
-        return f"no Ollama server at {host}; start it with `ollama serve` or set OLLAMA_HOST"
-    return sorted(m.model for m in listed.models if m.model)
+        return (
+            f"There is no Ollama server at {host}: start it with `ollama serve` (or set "
+            "OLLAMA_HOST to where it runs), then check again."
+        )
+    found = sorted(m.model for m in listed.models if m.model)
+    if not found:
+        return (
+            f"The Ollama server at {host} has no models yet: run `ollama pull qwen2.5:3b`, "
+            "then check again."
+        )
+    return found
 
 
 def _pack_label(name: str) -> str:
@@ -144,11 +197,10 @@ def _pack_label(name: str) -> str:
 
 
 def pick_local() -> ModelChoice:
-    """The sidebar's local model picker."""
+    """The local model picker of the setup checklist."""
     kinds = [*_injected_choices(), "offline pack", "Ollama", "typed spec"]
-    kind = st.selectbox("Local model", kinds, key="local.kind")
+    kind = st.selectbox("Runs with", kinds, key="local.kind")
     if kind == INJECTED:
-        st.caption(f"Clients from {INJECT_ENV}={os.environ[INJECT_ENV]}")
         return ModelChoice("local", "injected:local", injected=True)
     if kind == "offline pack":
         packs = list(models.PACKS)
@@ -162,13 +214,24 @@ def pick_local() -> ModelChoice:
         host = ollama_host()
         found = ollama_models(host)
         if isinstance(found, str):
-            st.warning(found)
             model = st.text_input("Ollama model", "qwen2.5:3b", key="local.ollama_typed")
-        else:
-            model = st.selectbox(f"Ollama model at {host}", found, key="local.ollama") or ""
+            return ModelChoice("local", f"ollama:{model}", {"host": host}, unavailable=found)
+        model = st.selectbox(f"Ollama model at {host}", found, key="local.ollama") or ""
         return ModelChoice("local", f"ollama:{model}", options={"host": host})
-    spec = st.text_input("Local spec", DEFAULT_LOCAL, key="local.spec", help="provider:model")
-    return ModelChoice("local", spec.strip())
+    spec = st.text_input(
+        "Local spec", DEFAULT_LOCAL, key="local.spec", help="provider:model; see `minions models`"
+    )
+    return _typed("local", spec)
+
+
+def _typed(role: Role, spec: str) -> ModelChoice:
+    """A typed ``provider:model``; the key variable is the provider's, if it needs one."""
+    spec = spec.strip()
+    try:
+        capabilities = capabilities_of(spec)
+    except MinionsError:  # status() says what is wrong with it
+        return ModelChoice(role, spec)
+    return ModelChoice(role, spec, key_env=capabilities.key_env if capabilities.needs_key else None)
 
 
 # --- remote ------------------------------------------------------------------------
@@ -220,13 +283,12 @@ def _api_key(provider: str, env: str | None) -> dict[str, str]:
 
 
 def pick_remote() -> ModelChoice:
-    """The sidebar's remote model picker."""
+    """The remote model picker of the setup checklist."""
     kinds = [*_injected_choices(), *REMOTE_KINDS]
     kind = st.selectbox(
-        "Remote model", kinds, index=kinds.index(_default_remote_kind()), key="remote.kind"
+        "Provider", kinds, index=kinds.index(_default_remote_kind()), key="remote.kind"
     )
     if kind == INJECTED:
-        st.caption(f"Clients from {INJECT_ENV}={os.environ[INJECT_ENV]}")
         return ModelChoice("remote", "injected:remote", injected=True)
     if kind in KEYED_KINDS:
         return _keyed_remote(kind, KEYED_KINDS[kind])
@@ -237,12 +299,17 @@ def pick_remote() -> ModelChoice:
         return ModelChoice("remote", f"openai:{model}", options)
     if kind == STAND_IN:
         st.caption(
-            f"{OFFLINE_REMOTE}: a 1.5B model, nowhere near a frontier model; "
-            "for trying the app without a key."
+            f"{OFFLINE_REMOTE}: a 1.5B model on this machine, nowhere near a frontier "
+            "model; for trying the app without a key."
         )
         return ModelChoice("remote", OFFLINE_REMOTE)
-    spec = st.text_input("Remote spec", KEYED_REMOTES[0], key="remote.spec")
-    return ModelChoice("remote", spec.strip())
+    spec = st.text_input(
+        "Remote spec",
+        KEYED_REMOTES[0],
+        key="remote.spec",
+        help="provider:model; see `minions models`",
+    )
+    return _typed("remote", spec)
 
 
 def pull_pack(name: str) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from minions.documents import SUPPORTED_TYPES, Document, load_document
-from minions.errors import DocumentError
+from minions.errors import DocumentError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +58,14 @@ def load_upload(name: str, data: bytes) -> Document:
         path.write_bytes(data)
         try:
             loaded = load_document(path)
-        except DocumentError:
-            raise
+        except DocumentError as exc:  # the loader names the file by its temporary path
+            message = one_line(str(exc)).replace(str(path), filename).replace(tmp, "")
+            raise DocumentError(message) from None
         except Exception as exc:  # a parser failure the loader did not anticipate
             logger.exception("loading upload %s failed", filename)
             raise DocumentError(
-                f"{filename} could not be read ({type(exc).__name__}: {exc}); supported: "
-                f"{SUPPORTED_TYPES}"
+                f"{filename} could not be read. Check that it opens in another program, or "
+                f"save it again as one of: {SUPPORTED_TYPES}."
             ) from exc
     # the temporary path means nothing to anyone: the source is the upload's name
     return Document.from_pages(
@@ -81,21 +82,31 @@ def describe(documents: list[Document]) -> str:
     )
 
 
-def _from_example(examples: list[Example]) -> tuple[list[Document], str]:
+@dataclass(frozen=True)
+class Picked:
+    """The documents picked, and the question box that goes with them."""
+
+    documents: list[Document]
+    #: the question box's key: one per example (so its question is the default), one
+    #: for uploads, one for pasted text
+    question_key: str
+    suggested_question: str = ""
+
+
+def _from_example(examples: list[Example]) -> Picked:
     if not examples:
         st.info("No bundled examples here (they ship with the source tree, in examples/).")
-        return [], ""
+        return Picked([], "question.example")
     example = st.selectbox(
         "Example", examples, format_func=lambda e: f"{e.document.name}: {e.id}", key="example"
     )
     if example is None:
-        return [], ""
+        return Picked([], "question.example")
     st.caption(f"Expected answer: {example.answer}")
-    question = st.text_area("Question", example.question, key=f"question.{example.id}")
-    return [load_document(example.document)], question
+    return Picked([load_document(example.document)], f"question.{example.id}", example.question)
 
 
-def _from_uploads() -> tuple[list[Document], str]:
+def _from_uploads() -> Picked:
     files = st.file_uploader(
         f"Documents ({SUPPORTED_TYPES})",
         type=UPLOAD_TYPES,
@@ -108,28 +119,28 @@ def _from_uploads() -> tuple[list[Document], str]:
             documents.append(load_upload(file.name, file.getvalue()))
         except DocumentError as exc:
             st.error(f"Cannot use {file.name}: {exc}")
-    question = st.text_area("Question", key="question.upload")
-    return documents, question
+    return Picked(documents, "question.upload")
 
 
-def _from_paste() -> tuple[list[Document], str]:
+def _from_paste() -> Picked:
     text = st.text_area(
-        "Document text", height=200, key="pasted", help="Form feeds (\\f) separate pages."
+        "Document text", height=160, key="pasted", help="Form feeds (\\f) separate pages."
     )
-    question = st.text_area("Question", key="question.paste")
     documents = [Document.from_text(text, name="pasted text")] if text.strip() else []
-    return documents, question
+    return Picked(documents, "question.paste")
 
 
-def pick_inputs() -> tuple[list[Document], str]:
-    """The documents and the question, with page and token counts shown."""
-    source = st.radio("Documents", SOURCES, horizontal=True, key="source")
+def pick_documents() -> Picked:
+    """Where the documents come from, and the documents (each failure a message)."""
+    source = st.radio("From", SOURCES, horizontal=True, key="source")
     if source == "bundled example":
-        documents, question = _from_example(bundled_examples())
-    elif source == "upload files":
-        documents, question = _from_uploads()
-    else:
-        documents, question = _from_paste()
-    if documents:
-        st.caption(describe(documents))
-    return documents, question.strip()
+        return _from_example(bundled_examples())
+    if source == "upload files":
+        return _from_uploads()
+    return _from_paste()
+
+
+def ask_question(picked: Picked) -> str:
+    """The question box for ``picked`` (an example's question is its default)."""
+    question = st.text_area("Question", picked.suggested_question, key=picked.question_key)
+    return question.strip()

@@ -43,6 +43,8 @@ def streamlit_command(port: int, address: str, *, open_browser: bool = False) ->
         "--server.address", address,
         "--server.headless", "false" if open_browser else "true",
         "--browser.gatherUsageStats", "false",
+        # no Deploy button or developer menu: this is an app to use, not to edit
+        "--client.toolbarMode", "minimal",
     ]  # fmt: skip
 
 

@@ -3,14 +3,20 @@
 :func:`option_fields` turns the Config's fields into plain descriptions (testable
 without Streamlit); :func:`render_options` draws one widget per field: whole numbers
 and decimals as number inputs, a ``Literal`` as a select box, a bool as a toggle.
-An optional field (``int | None``) starts blank, and blank means ``None``. A field
+An optional field (``int | None``) starts blank, and blank means "not set". A field
 of another type keeps its default and says so.
+
+Labels and help are the Config's own words: a field's ``title`` is its label (else its
+name in plain words) and its ``description`` the help. The fields a protocol marks
+basic (``json_schema_extra=minions.protocol.BASIC``) come first; the rest are under
+"Advanced options".
 """
 
 from __future__ import annotations
 
 import types
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types
@@ -33,10 +39,12 @@ class OptionField:
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    title: str = ""
+    basic: bool = False
 
     @property
     def label(self) -> str:
-        return self.name.replace("_", " ")
+        return self.title or self.name.replace("_", " ").capitalize()
 
 
 def _strip_none(annotation: Any) -> tuple[Any, bool]:
@@ -86,6 +94,7 @@ def option_fields(config: type[BaseModel]) -> list[OptionField]:
         annotation, optional = _strip_none(info.annotation)
         kind = _kind(annotation)
         low, high = _bounds(info, kind) if kind in ("int", "float") else (None, None)
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         fields.append(
             OptionField(
                 name=name,
@@ -96,14 +105,27 @@ def option_fields(config: type[BaseModel]) -> list[OptionField]:
                 choices=get_args(annotation) if kind == "choice" else (),
                 minimum=low,
                 maximum=high,
+                title=info.title or "",
+                basic=bool(extra.get("basic")),
             )
         )
     return fields
 
 
+def _shown(value: Any) -> str:
+    """A default as a person reads it."""
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def _help(field: OptionField) -> str:
-    blank = " Leave blank for None (the default)." if field.optional else ""
-    return f"{field.description or field.name} (default: {field.default!r}).{blank}"
+    what = field.description or field.label
+    what = what[0].upper() + what[1:] if what else what
+    blank = " Leave it blank to leave it unset." if field.optional else ""
+    return f"{what.rstrip('.')}. Default: {_shown(field.default)}.{blank} (option `{field.name}`)"
 
 
 def _number(field: OptionField, key: str) -> Any:
@@ -121,7 +143,7 @@ def _number(field: OptionField, key: str) -> Any:
     return st.number_input(
         field.label,
         value=value,
-        placeholder="None",
+        placeholder="not set",
         help=_help(field),
         key=key,
         **bound,
@@ -137,23 +159,32 @@ def render_widget(field: OptionField, key: str) -> Any:
         choices = list(field.choices)
         index = choices.index(field.default) if field.default in choices else None
         return st.selectbox(
-            field.label, choices, index=index, placeholder="None", help=_help(field), key=key
+            field.label, choices, index=index, placeholder="not set", help=_help(field), key=key
         )
     if field.kind in ("int", "float"):
         return _number(field, key)
     if field.kind == "text":
         text = st.text_input(field.label, value=field.default or "", help=_help(field), key=key)
         return text if text or not field.optional else None
-    st.caption(f"{field.label}: {field.default!r} (not settable here)")
+    st.caption(f"{field.label}: {_shown(field.default)} (not settable here)")
     return field.default
 
 
 def render_options(config: type[BaseModel], key_prefix: str) -> dict[str, Any]:
-    """Widgets for every option of ``config``; returns the options that differ from
-    their defaults (what the run is given)."""
+    """Widgets for every option of ``config``, the basic ones first and the rest under
+    "Advanced options"; returns the options that differ from their defaults (what the
+    run is given)."""
+    fields = option_fields(config)
     chosen = {}
-    for field in option_fields(config):
-        value = render_widget(field, key=f"{key_prefix}.{field.name}")
-        if value != field.default:
-            chosen[field.name] = value
+    basic = [f for f in fields if f.basic]
+    advanced = [f for f in fields if not f.basic]
+    places = ((basic, st.container), (advanced, partial(st.expander, "Advanced options")))
+    for group, place in places:
+        if not group:
+            continue
+        with place():
+            for field in group:
+                value = render_widget(field, key=f"{key_prefix}.{field.name}")
+                if value != field.default:
+                    chosen[field.name] = value
     return chosen

@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from minions.errors import MinionsError, one_line
 from minions.types import Result
 
 logger = logging.getLogger(__name__)
@@ -117,9 +118,15 @@ class RunHandle:
             self.result = loop.run_until_complete(self._task)
         except asyncio.CancelledError:
             self.stopped = True
+        except MinionsError as exc:  # its message says what went wrong and what to do
+            logger.info("run %d failed: %s", self.number, exc)
+            self.error = one_line(str(exc))
         except Exception as exc:  # shown on the page as a message, logged with traceback
             logger.exception("run %d failed", self.number)
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = (
+                f"The run stopped on an unexpected problem ({one_line(str(exc)) or 'no message'})."
+                " The app's log has the details; try again, and report it if it happens again."
+            )
         finally:
             try:
                 loop.run_until_complete(loop.shutdown_asyncgens())

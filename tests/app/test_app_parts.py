@@ -15,13 +15,13 @@ from pydantic import BaseModel, Field
 from streamlit.testing.v1 import AppTest
 
 from minions.api import OFFLINE_PRICE_AS, OFFLINE_REMOTE, ask, default_remote
-from minions.app import choices, launch
+from minions.app import choices, history, launch, views
 from minions.app.choices import ModelChoice, load_factory
 from minions.app.inputs import bundled_examples, load_upload
 from minions.app.options import option_fields
 from minions.app.runner import RunHandle, RunInfo
 from minions.app.views import job_rows, tally
-from minions.documents import load_document
+from minions.documents import Document, load_document
 from minions.errors import ConfigurationError, DocumentError
 from minions.events import Recorder
 from minions.protocols.minions import MinionsConfig
@@ -138,7 +138,16 @@ def test_run_handle_failure_is_a_message():
 
     handle = RunHandle(INFO, body).start()
     assert handle.wait(5)
-    assert handle.state == "error" and handle.error == "RuntimeError: boom"
+    assert handle.state == "error" and "unexpected problem (boom)" in handle.error
+    assert "RuntimeError" not in handle.error and "report it" in handle.error
+
+
+def test_run_handle_library_error_is_its_own_words():
+    async def body(sink):
+        raise ConfigurationError("bad option\\nfix it")
+
+    handle = RunHandle(INFO, body).start()
+    assert handle.wait(5) and handle.error == "bad option fix it"
 
 
 # --- choices ---------------------------------------------------------------------------
@@ -148,9 +157,11 @@ def test_typed_key_is_used_and_never_shown(monkeypatch):
     pytest.importorskip("openai")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     keyless = ModelChoice("remote", "openai:gpt-4o-mini", key_env="OPENAI_API_KEY")
-    assert "OPENAI_API_KEY" in keyless.problem()
+    status = keyless.status()
+    assert not status.ready and "OPENAI_API_KEY" in status.text and "API key" in status.todo
     typed = ModelChoice("remote", "openai:gpt-4o-mini", {"api_key": "sk-SECRET"}, "OPENAI_API_KEY")
-    assert typed.problem() is None
+    assert typed.status().ready
+    assert "SECRET" not in typed.status().text
     assert "SECRET" not in repr(typed)
     client = typed.make_client()
     assert "SECRET" not in repr(client) and client.spec == "openai:gpt-4o-mini"
@@ -188,10 +199,25 @@ def test_the_remote_picker_starts_on_the_librarys_default_remote(monkeypatch, ke
     assert choices.KEYED_KINDS.get(kind, OFFLINE_REMOTE) == default_remote()
 
 
-def test_missing_pack_names_the_pull_command(monkeypatch, tmp_path):
+def test_missing_pack_is_pulled_from_its_step(monkeypatch, tmp_path):
     monkeypatch.setenv("MINIONS_CACHE_DIR", str(tmp_path))
-    problem = ModelChoice("local", "llamacpp:smollm2-135m").problem()
-    assert "minions models pull smollm2-135m" in problem
+    status = ModelChoice("local", "llamacpp:smollm2-135m").status()
+    assert not status.ready and status.pull == "smollm2-135m"
+    assert status.todo == "pull smollm2-135m" and "0.1 GB" in status.text
+
+
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [("nocolon", "provider:model"), ("madeup:m", "madeup"), ("openai:", "model's name")],
+)
+def test_a_bad_typed_spec_is_not_ready_and_says_why(spec, text):
+    status = ModelChoice("remote", spec).status()
+    assert not status.ready and text in status.text
+
+
+def test_an_unreachable_model_offers_to_check_again():
+    status = ModelChoice("local", "ollama:qwen2.5:3b", unavailable="No server.").status()
+    assert not status.ready and status.recheck and status.text == "No server."
 
 
 def test_load_factory_by_file_and_module(tmp_path):
@@ -291,3 +317,83 @@ def test_launch_runs_streamlit_and_prints_the_url(monkeypatch, capsys):
     assert launch.launch(port=launch.free_port(8700)) == 0
     assert "streamlit" in ran[0]
     assert "minions app: http://localhost:" in capsys.readouterr().out
+
+
+# --- history ---------------------------------------------------------------------------
+
+
+def _saved(number: int, **changes) -> history.SavedRun:
+    values = {"number": number, "state": "answered", "protocol": "minions", "local": "l",
+              "remote": "r", "task": f"question {number}"}  # fmt: skip
+    return history.SavedRun(**{**values, **changes})
+
+
+def test_history_keeps_the_last_runs_across_sessions(tmp_path):
+    file = tmp_path / "history.jsonl"
+    assert history.load(file) == []
+    text = Document.from_text("Purchases of PP&E were $1,577 million.")
+    result = ask("capex?", text, protocol="remote_only",
+                 local=make_client("local"), remote=make_client("remote"))  # fmt: skip
+    history.append(_saved(1, result=result), file)
+    history.append(_saved(2, state="stopped", spent_usd=0.002067), file)
+    loaded = history.load(file)
+    assert [r.number for r in loaded] == [1, 2]
+    assert loaded[0].result == result and loaded[1].spent_usd == 0.002067
+
+
+def test_history_drops_the_oldest_past_its_limit_and_skips_damaged_lines(tmp_path, monkeypatch):
+    monkeypatch.setattr(history, "MAX_RUNS", 3)
+    file = tmp_path / "history.jsonl"
+    for number in range(1, 6):
+        history.append(_saved(number), file)
+    assert [r.number for r in history.load(file)] == [3, 4, 5]
+    assert len(file.read_text().splitlines()) == 3
+    file.write_text(file.read_text() + "{not json\n")
+    assert [r.number for r in history.load(file)] == [3, 4, 5]
+    history.clear(file)
+    assert not file.exists() and history.load(file) == []
+
+
+def test_history_lives_in_the_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv(history.DATA_DIR_ENV, str(tmp_path))
+    assert history.path() == tmp_path / "history.jsonl"
+    monkeypatch.delenv(history.DATA_DIR_ENV)
+    assert history.path().name == "history.jsonl" and "minions" in str(history.path())
+
+
+# --- views of a finished run -------------------------------------------------------------
+
+
+def test_markdown_escapes_what_streamlit_would_read_as_markup():
+    assert views.md("$1,577 and $2,000") == r"\$1,577 and \$2,000"
+    assert views.md("- a *b* [c]") == r"\- a \*b\* \[c\]"
+
+
+def test_highlight_marks_the_quote_and_escapes_the_page():
+    text = "Intro <b>. " + "x " * 800 + "Capex was $1,577 million. " + "y " * 800
+    start = text.index("Capex")
+    page = views.highlight_html(text, start, start + len("Capex was $1,577 million."))
+    assert '">Capex was $1,577 million.</mark>' in page
+    assert page.count("…") == 2 and "&lt;b&gt;" not in page  # cut around the quote
+    whole = views.highlight_html("a <b> c", None, None)
+    assert "&lt;b&gt;" in whole and "<mark" not in whole
+
+
+def test_markdown_report_has_the_answer_citations_and_cost():
+    example = bundled_examples()[0]
+    result = ask(example.question, load_document(example.document), price_as="openai:gpt-4o",
+                 local=make_client("local"), remote=make_client("remote"))  # fmt: skip
+    report = views.markdown_report(_saved(7, task=example.question, result=result))
+    assert report.startswith(f"# {example.question}")
+    assert "$1,577 million" in report and "## Citations" in report and "(verified)" in report
+    assert "cheaper than sending the whole document" in report
+    failed = views.markdown_report(_saved(8, state="error", error="openai: invalid key"))
+    assert "(no answer)" in failed and "invalid key" in failed and "cheaper" not in failed
+
+
+def test_runs_rows_put_question_answer_cost_and_savings_first():
+    rows = views.runs_rows([_saved(1), _saved(2, state="stopped", spent_usd=0.0021)])
+    assert list(rows[0])[:5] == ["run", "question", "answer", "spent", "savings"]
+    assert [r["run"] for r in rows] == [2, 1]  # newest first
+    assert rows[0]["spent"] == "$0.0021" and rows[0]["savings"] == "—"
+    assert all(v is not None for row in rows for v in row.values())
