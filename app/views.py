@@ -156,10 +156,12 @@ def _rounds(events: list[Any]) -> list[int]:
 
 
 def _show_reply(reply: str) -> None:
+    """A model's reply as it wrote it: JSON folded open, anything else word for word
+    (code fences and dollar signs included)."""
     try:
         parsed = json.loads(reply)
     except ValueError:
-        st.markdown(md(reply))
+        st.code(reply, language=None, wrap_lines=True)
     else:
         st.json(parsed)
 
