@@ -87,7 +87,7 @@ SCROLLER_JS = """(() => {
 SETTLED_JS = """(() => !document.querySelector('[data-stale="true"]') &&
   [...document.querySelectorAll('[data-testid="stDataFrame"]')]
     .filter(t => !t.closest('details:not([open])'))  // not inside a closed expander
-    .every(t => t.querySelector('canvas')))()"""
+    .every(t => { const c = t.querySelector('canvas'); return c && c.clientWidth > 50; }))()"""
 
 
 def wait_for(what: str, check: Any, timeout_s: float, every_s: float = 0.25) -> Any:
@@ -229,7 +229,10 @@ class DevTools:
         self.check_page(name)
         height = min(MAX_HEIGHT, int(self.js(SCROLLER_JS)["height"]))
         self.viewport(self.width, max(HEIGHT, height))
-        time.sleep(1.5)  # charts and the layout settle at the new size
+        if settle:  # tables and charts are drawn again at the new size
+            self.settle()
+        else:
+            time.sleep(1.5)
         self.check_page(name)
         data = self.call("Page.captureScreenshot", format="png")["data"]
         path = self.out / f"{name}.png"
