@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from minions.asyncio_bridge import run_sync
-from minions.clients import Client, capabilities_of, get_client
+from minions.clients import CacheArg, Client, capabilities_of, get_client
 from minions.documents import Document, load_document
 from minions.events import Event, Events, Sink, as_events
 from minions.limits import Limits
@@ -66,12 +66,17 @@ async def ask_async(
     events: Events | Sink | None = None,
     price_as: str | None = None,
     limits: Limits | None = None,
+    cache: CacheArg = True,
     **config: Any,
 ) -> Result:
     """Answer ``task`` over ``documents`` with a protocol; ``config`` are its options.
 
     ``limits`` bound the run (``Limits(max_remote_usd=, max_remote_calls=, timeout_s=)``);
     reaching one ends it with status "budget_exceeded" and the best answer so far.
+
+    ``cache`` (on by default; a folder or a ``ResponseCache`` also work) answers the
+    deterministic calls of the clients built here from specs from the response cache
+    (:mod:`minions.clients.cache`); a Client passed in is used as it is.
 
     ``local`` defaults to the ``qwen2.5-coder-0.5b`` offline pack; ``remote`` to
     :func:`default_remote`. See ``minions protocols`` for each protocol's options.
@@ -87,8 +92,8 @@ async def ask_async(
     result = await strategy.run(
         task,
         docs,
-        local=get_client(local or DEFAULT_LOCAL),
-        remote=get_client(remote_spec),
+        local=get_client(local or DEFAULT_LOCAL, cache=cache),
+        remote=get_client(remote_spec, cache=cache),
         events=events,
         price_as=price_as,
         limits=limits,

@@ -25,6 +25,7 @@ from minions.cli_help import Typer, examples
 from minions.cli_options import (
     MaxRemoteCallsOption,
     MaxRemoteUsdOption,
+    NoCacheOption,
     TimeoutOption,
     limits_from_options,
 )
@@ -296,6 +297,7 @@ def _run(
     limits: Limits | None,
     log: Path | None,
     show_progress: bool,
+    cache: bool = True,
 ) -> Result:
     """Run a protocol with live progress on stderr; failures become clean exits."""
     from minions.api import ask_async
@@ -319,6 +321,7 @@ def _run(
                     events=events,
                     price_as=price_as,
                     limits=limits,
+                    cache=cache,
                     **options,
                 )
             )
@@ -393,6 +396,7 @@ def ask(
     max_remote_usd: MaxRemoteUsdOption = None,
     max_remote_calls: MaxRemoteCallsOption = None,
     timeout: TimeoutOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Answer a question about documents with a local and a remote model.
 
@@ -410,6 +414,7 @@ def ask(
         limits=_limits(max_remote_usd, max_remote_calls, timeout),
         log=log,
         show_progress=not as_json,
+        cache=not no_cache,
     )
     if as_json:
         typer.echo(result.to_json())

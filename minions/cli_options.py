@@ -48,6 +48,15 @@ TimeoutOption = Annotated[
         help="Stop the run after this many seconds of wall time, cancelling calls in flight.",
     ),
 ]
+#: turns the response cache off (pass ``cache=not no_cache`` to the library)
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Send every call to the models; by default a deterministic call (temperature 0 "
+        "or a fixed seed) asked before is answered from the response cache, at $0.",
+    ),
+]
 
 _FLAGS = {
     "max_remote_usd": "--max-remote-usd",

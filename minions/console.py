@@ -121,9 +121,11 @@ class LiveProgress:
 
 
 def _calls(usage: Usage) -> str:
-    """``12 calls``, or ``12 calls (17 requests)`` when some were retried."""
+    """``12 calls``, or ``12 calls (17 requests)`` when some were retried, and how many
+    the response cache answered (``12 calls, 5 from the cache``)."""
     retried = f" ({usage.requests} requests)" if usage.retries else ""
-    return f"{usage.calls} calls{retried}"
+    hits = f", {usage.cache_hits} from the cache" if usage.cache_hits else ""
+    return f"{usage.calls} calls{retried}{hits}"
 
 
 #: the colour of a run's cost line, by :attr:`minions.formatting.CostSummary.state`

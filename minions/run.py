@@ -378,7 +378,8 @@ class Run:
         """:func:`remote_only_usage`, scaled by how the remote's own token counts
         compared with our estimate on this run's remote calls (exact for remote_only)."""
         estimate = remote_only_usage(self.task, self.documents, self.answer)
-        ours, theirs = self._remote_estimate, self.usage["remote"]
+        remote = self.usage["remote"]
+        ours, theirs = self._remote_estimate, remote + remote.cache_hit_usage()
 
         def scaled(value: int, ours: int, theirs: int) -> int:
             return round(value * theirs / ours) if ours and theirs else value
@@ -420,6 +421,7 @@ class Run:
                 remote_usd=self.remote_usd(),
                 local_usd=local_price.usd,
                 remote_only_usd=self.remote_usd(counterfactual),
+                cached_usd=self.remote_usd(self.usage["remote"].cache_hit_usage()),
                 priced_as=self.price_spec,
                 note=note,
             ),

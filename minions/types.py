@@ -38,6 +38,13 @@ class Usage(BaseModel):
     is the part of them served from a prompt cache. ``calls`` counts chat calls and
     ``retries`` the extra requests they took (sent again by the retry wrapper after a
     transient failure), so ``requests`` is how many requests were sent in all.
+
+    ``cache_hits`` are calls answered from the response cache
+    (:mod:`minions.clients.cache`): no request was sent and no token processed, so
+    they add nothing to the token fields and cost $0. What they took when first
+    answered is kept apart, in ``cache_hit_input_tokens`` and
+    ``cache_hit_output_tokens`` (:meth:`cache_hit_usage`), so the dollars the cache
+    saved stay visible (``Cost.cached_usd``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -47,6 +54,15 @@ class Usage(BaseModel):
     cached_input_tokens: int = Field(default=0, ge=0)
     calls: int = Field(default=0, ge=0)
     retries: int = Field(default=0, ge=0, description="requests made beyond `calls`")
+    cache_hits: int = Field(
+        default=0, ge=0, description="calls answered from the response cache (no request)"
+    )
+    cache_hit_input_tokens: int = Field(
+        default=0, ge=0, description="prompt tokens the cache hits took when first answered"
+    )
+    cache_hit_output_tokens: int = Field(
+        default=0, ge=0, description="reply tokens the cache hits took when first answered"
+    )
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
@@ -67,10 +83,19 @@ class Usage(BaseModel):
 
     @property
     def requests(self) -> int:
-        return self.calls + self.retries
+        return self.calls - self.cache_hits + self.retries
+
+    def cache_hit_usage(self) -> Usage:
+        """The cache hits as the calls they would have been without the cache: what
+        pricing them says they saved."""
+        return Usage(
+            input_tokens=self.cache_hit_input_tokens,
+            output_tokens=self.cache_hit_output_tokens,
+            calls=self.cache_hits,
+        )
 
     def __bool__(self) -> bool:
-        return bool(self.total_tokens or self.requests)
+        return bool(self.total_tokens or self.calls or self.retries)
 
 
 ParsedT = TypeVar("ParsedT")
@@ -107,7 +132,10 @@ RunStatus = Literal["answered", "budget_exceeded", "error"]
 class Cost(BaseModel):
     """Dollars of a run, next to what the same task would cost remote-only.
 
-    ``None`` means unpriced (no known price for the model), never $0.
+    ``None`` means unpriced (no known price for the model), never $0. ``remote_usd``
+    is what was spent: calls answered from the response cache cost nothing and are
+    not in it; ``cached_usd`` is what they would have cost, so the protocol's
+    ``savings_ratio`` is measured as if every call had been sent.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -115,6 +143,9 @@ class Cost(BaseModel):
     remote_usd: float | None = None
     local_usd: float | None = 0.0
     remote_only_usd: float | None = None
+    cached_usd: float | None = Field(
+        default=0.0, description="what the remote calls served from the cache would have cost"
+    )
     priced_as: str = Field(default="", description="model whose prices were used for remote")
     note: str = ""
 
@@ -126,10 +157,13 @@ class Cost(BaseModel):
 
     @property
     def savings_ratio(self) -> float | None:
-        """How many times cheaper than remote-only (``remote_only_usd / total_usd``)."""
+        """How many times cheaper than remote-only, with the calls served from the
+        response cache priced as if sent (``remote_only_usd / (total_usd +
+        cached_usd)``), so the cache never inflates it."""
         total = self.total_usd
-        if total is None or self.remote_only_usd is None:
+        if total is None or self.remote_only_usd is None or self.cached_usd is None:
             return None
+        total += self.cached_usd
         if total == 0:
             return None if self.remote_only_usd == 0 else float("inf")
         return self.remote_only_usd / total

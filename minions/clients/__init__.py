@@ -27,16 +27,21 @@ from minions.clients.base import (
     SchemaInPromptClient,
     WrapperClient,
 )
+from minions.clients.cache import CacheArg, CachedClient, ResponseCache, cached
 from minions.errors import ConfigurationError, UnknownProviderError
 from minions.plugins import load, registered
 
 __all__ = [
+    "CacheArg",
+    "CachedClient",
     "Capabilities",
     "Client",
     "LimitedClient",
+    "ResponseCache",
     "RetryingClient",
     "SchemaInPromptClient",
     "WrapperClient",
+    "cached",
     "capabilities_of",
     "get_client",
     "parse_spec",
@@ -97,6 +102,7 @@ def get_client(
     *,
     retries: int = 3,
     max_concurrency: int | None = None,
+    cache: CacheArg = False,
     **kwargs: Any,
 ) -> Client:
     """Resolve a spec such as ``"openai:gpt-4o-mini"`` into a ready client.
@@ -105,7 +111,10 @@ def get_client(
     for ``scripted:``). The client comes wrapped: a provider without structured
     output is asked for a schema in the prompt, transient errors are retried
     ``retries`` times with backoff, and ``max_concurrency`` caps calls in flight.
-    A :class:`Client` instance is returned as is.
+    ``cache=True`` (or a folder, or a :class:`ResponseCache`) answers deterministic
+    calls from the response cache, outermost, so a hit neither waits for a slot nor
+    retries (:mod:`minions.clients.cache`). A :class:`Client` instance is returned as
+    is (wrap one with :func:`cached`).
     """
     if isinstance(spec, Client):
         return spec
@@ -122,4 +131,4 @@ def get_client(
         client = RetryingClient(client, attempts=retries + 1)
     if max_concurrency is not None:
         client = LimitedClient(client, max_concurrency)
-    return client
+    return cached(client, cache)

@@ -114,13 +114,21 @@ class AnthropicClient(Client):
         # our RetryingClient is the one retry policy
         self._clients = PerLoop(lambda: sdk.AsyncAnthropic(max_retries=0, **sdk_options))
 
+    @property
+    def server(self) -> str:
+        return self.base_url or "api.anthropic.com"
+
+    @property
+    def identity(self) -> str:
+        return f"{self.spec}@{self.server} max_tokens={self.max_tokens}"
+
     async def _reply(self, request: Awaitable[T]) -> T:
         """``request``'s reply, with our errors for the SDK's."""
         return await stainless_reply(
             self._anthropic,
             request,
             provider=self.provider,
-            server=self.base_url or "api.anthropic.com",
+            server=self.server,
             key_hint=f"Set {self.capabilities.key_env} to a valid key (or pass api_key=...).",
             not_found_hint=(
                 f"Check the model name {self.model!r}; the current ones are listed at "

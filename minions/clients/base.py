@@ -101,6 +101,13 @@ class Client(ABC):
     def spec(self) -> str:
         return f"{self.provider}:{self.model}"
 
+    @property
+    def identity(self) -> str:
+        """What decides this client's replies besides the request: the spec, plus the
+        server or model file where that can vary under one spec. The response cache
+        keys on it (:mod:`minions.clients.cache`)."""
+        return self.spec
+
     @abstractmethod
     async def chat(
         self,
@@ -256,6 +263,10 @@ class WrapperClient(Client):
     @property
     def spec(self) -> str:
         return self.wrapped.spec
+
+    @property
+    def identity(self) -> str:
+        return self.wrapped.identity
 
     def unwrap(self) -> Client:
         inner = self.wrapped

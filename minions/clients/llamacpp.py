@@ -22,6 +22,11 @@ How it runs:
   a prefix seen some calls ago, e.g. a chunk revisited in a later round; saving a
   state costs a fraction of a second per call. ``cached_input_tokens`` reports the
   prefix reused either way.
+* **States on disk.** The state after each prompt is also saved to disk
+  (``state_cache_bytes``, 2 GiB by default, in ``$MINIONS_STATE_CACHE`` or the cache
+  dir's ``llama-states/``; :mod:`minions.clients._llama_states`), keyed by its tokens
+  and the model file, so another question about the same chunk, in this process or a
+  later one, evaluates only what follows the chunk.
 * **Structured output.** A schema becomes a llama.cpp grammar
   (``response_format={"type": "json_object", "schema": ...}``): the reply is
   JSON of that shape by construction (unless it is cut off at ``max_tokens``). A
@@ -48,6 +53,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from minions import models
+from minions.clients import _llama_states
 from minions.clients.base import (
     Capabilities,
     Client,
@@ -129,21 +135,68 @@ class LoadSettings:
     n_threads: int
     verbose: bool = False
     prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES
+    state_cache_bytes: int = _llama_states.DEFAULT_MAX_BYTES
+    #: None: ``$MINIONS_STATE_CACHE`` or the cache dir, looked up at each load
+    state_cache_dir: Path | None = None
+
+    def state_store(self) -> _llama_states.StateStore | None:
+        folder = self.state_cache_dir or _llama_states.default_folder()
+        if folder is None or self.state_cache_bytes <= 0:
+            return None
+        return _llama_states.StateStore(folder, self.state_cache_bytes)
 
 
-def _prompt_cache(llama_cpp: Any, capacity_bytes: int) -> Any:
-    """A ``LlamaRAMCache`` whose entries keep the KV state but one row of the logits.
+def _prompt_cache(
+    llama_cpp: Any, shared: _SharedModel, capacity_bytes: int, disk: _llama_states.StateStore | None
+) -> Any:
+    """The model's prompt cache: saved states in RAM (a ``LlamaRAMCache``) and, with
+    ``disk``, on disk.
 
-    Stock, every saved state also holds a copy of the whole logits buffer (n_batch x
-    n_vocab floats: 100 MB for SmolLM2, 311 MB for Qwen2.5) that the capacity does
-    not count, so memory grows far past it (measured: +120 MB a call on SmolLM2). A
-    restored state is evaluated again from its last token before sampling, so those
-    logits are never read.
+    A RAM entry keeps the KV state but one row of the logits. Stock, every saved state
+    also holds a copy of the whole logits buffer (n_batch x n_vocab floats: 100 MB for
+    SmolLM2, 311 MB for Qwen2.5) that the capacity does not count, so memory grows far
+    past it (measured: +120 MB a call on SmolLM2). A restored state is evaluated again
+    from its last token before sampling, so those logits are never read.
+
+    ``Llama`` asks the cache for the state with the longest prefix of each prompt and
+    restores it when it beats the context; a state on disk is read only when it beats
+    both the context and RAM. ``served`` is the tokens of the state handed out last.
+    After the call the new state goes to disk only when the call evaluated at least
+    ``MIN_TOKENS`` tokens no state held (a second question about a chunk adds nothing
+    the first one's state does not give).
     """
 
     class PromptCache(llama_cpp.LlamaRAMCache):
+        served: Sequence[int] = ()
+        #: prompt tokens the last call found in the context or a saved state
+        reused = 0
+
+        def __getitem__(self, key: Sequence[int]) -> Any:
+            prompt = tuple(key)
+            in_ram = self._find_longest_prefix_key(prompt)
+            best = max(
+                _shared_prefix(_evaluated(shared.llama), prompt),
+                _shared_prefix(in_ram, prompt) if in_ram is not None else 0,
+            )
+            self.reused = best
+            if disk is not None:
+                state = disk.restore(
+                    shared.scope, prompt, shared.n_ctx, best + _llama_states.MIN_GAIN - 1
+                )
+                if state is not None:
+                    self.served = state.tokens
+                    self.reused = _shared_prefix(self.served, prompt)
+                    return state
+            if in_ram is None:
+                raise KeyError("no saved state shares a prefix with the prompt")
+            self.cache_state.move_to_end(in_ram)
+            self.served = in_ram
+            return self.cache_state[in_ram]
+
         def __setitem__(self, key: Sequence[int], state: Any) -> None:
             state.scores = state.scores[:1].copy()
+            if disk is not None and state.n_tokens - self.reused >= _llama_states.MIN_TOKENS:
+                disk.save(shared.scope, state, shared.n_ctx)
             super().__setitem__(key, state)
 
     return PromptCache(capacity_bytes)
@@ -161,6 +214,16 @@ class _SharedModel:
         self.path = path
         self.llama: Any = None
         self.n_ctx = 0
+        self._scope = ""
+
+    @property
+    def scope(self) -> str:
+        """What the model's saved states are keyed by: the model file and the llama.cpp
+        build (:func:`minions.clients._llama_states.model_identity`)."""
+        if not self._scope:
+            runtime = f"llama-cpp-python {getattr(_llama_cpp(), '__version__', '?')}"
+            self._scope = _llama_states.model_identity(self.path, runtime)
+        return self._scope
 
     def ensure(self, needed: int, size: int, settings: LoadSettings) -> Any:
         """The model with room for ``needed`` tokens, (re)loaded at ``size`` if not."""
@@ -187,8 +250,10 @@ class _SharedModel:
                 provider="llamacpp",
             ) from exc
         self.n_ctx = int(self.llama.n_ctx())
-        if settings.prompt_cache_bytes > 0:
-            self.llama.set_cache(_prompt_cache(llama_cpp, settings.prompt_cache_bytes))
+        disk = settings.state_store()
+        if settings.prompt_cache_bytes > 0 or disk is not None:
+            cache = _prompt_cache(llama_cpp, self, settings.prompt_cache_bytes, disk)
+            self.llama.set_cache(cache)
         logger.info(
             "loaded %s with n_ctx=%d in %.1fs", self.path.name, self.n_ctx,
             time.perf_counter() - started,
@@ -259,13 +324,6 @@ def _evaluated(llama: Any) -> list[int]:
         return []
 
 
-def _cache_candidates(llama: Any) -> list[Sequence[int]]:
-    """What a call can reuse: the tokens in the context, and the keys of the saved
-    states in the RAM prompt cache (snapshot taken before the call)."""
-    saved = getattr(getattr(llama, "cache", None), "cache_state", None) or {}
-    return [_evaluated(llama), *saved.keys()]
-
-
 def _reused_prefix(candidates: list[Sequence[int]], prompt: Sequence[int]) -> int:
     """Prompt tokens llama.cpp took from a cache: the longest prefix ``prompt`` shares
     with a candidate, less the one token it evaluates again when the whole prompt
@@ -292,6 +350,8 @@ class LlamaCppClient(Client):
         context_window: int | None = None,
         max_tokens: int = 2048,
         prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES,
+        state_cache_bytes: int = _llama_states.DEFAULT_MAX_BYTES,
+        state_cache_dir: str | Path | None = None,
         verbose: bool = False,
         pull: bool = True,
     ) -> None:
@@ -301,9 +361,11 @@ class LlamaCppClient(Client):
         ``n_threads`` defaults to the usable CPUs; ``context_window`` caps the window
         below the model's trained one; ``max_tokens`` is the reply budget when a call
         sets none; ``prompt_cache_bytes`` bounds the RAM prompt cache (0 turns it
-        off); ``verbose`` lets llama.cpp log to stderr; ``pull=False`` makes a pack
-        that is not in the cache an error instead of a download. A model shared with
-        an earlier client keeps the ``n_threads``, ``prompt_cache_bytes`` and
+        off); ``state_cache_bytes`` bounds the states kept on disk (0 turns it off) in
+        ``state_cache_dir`` (default ``$MINIONS_STATE_CACHE`` or the cache dir's
+        ``llama-states/``); ``verbose`` lets llama.cpp log to stderr; ``pull=False``
+        makes a pack that is not in the cache an error instead of a download. A model
+        shared with an earlier client keeps the ``n_threads``, cache settings and
         ``verbose`` that client loaded it with.
         """
         if not model:
@@ -317,6 +379,8 @@ class LlamaCppClient(Client):
             n_threads=n_threads or usable_cpus(),
             verbose=verbose,
             prompt_cache_bytes=prompt_cache_bytes,
+            state_cache_bytes=state_cache_bytes,
+            state_cache_dir=Path(state_cache_dir).expanduser() if state_cache_dir else None,
         )
         self.max_tokens = max_tokens
         self.pull = pull
@@ -325,6 +389,18 @@ class LlamaCppClient(Client):
         trained = self._trained_context()
         window = min(w for w in (trained, context_window, n_ctx) if w)
         self.capabilities = self.defaults.derive(context_window=window)
+
+    @property
+    def identity(self) -> str:
+        """The pack's sha256, or the GGUF file's path, size and time, and the reply
+        budget a call without ``max_tokens`` gets."""
+        if self.model in models.PACKS:
+            source = models.PACKS[self.model].sha256
+        else:
+            path = models.resolve_model_path(self.model, pull_if_missing=False).resolve()
+            stat = path.stat()
+            source = f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+        return f"{self.spec}@{source} max_tokens={self.max_tokens}"
 
     def _trained_context(self) -> int:
         if self.model in models.PACKS:
@@ -382,7 +458,10 @@ class LlamaCppClient(Client):
         llama = shared.ensure(needed, size, self.load_settings)
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema(schema)}
-        candidates = _cache_candidates(llama)
+        before = _evaluated(llama)  # what the context holds, and the state llama.cpp
+        cache = getattr(llama, "cache", None)  # restores from the prompt cache, if any
+        if cache is not None:
+            cache.served = ()
         try:
             response = llama.create_chat_completion(
                 messages=[{"role": m.role, "content": m.content} for m in messages],
@@ -401,7 +480,8 @@ class LlamaCppClient(Client):
             raise ProviderError(f"llama.cpp failed: {exc}", provider=self.provider) from exc
         used_prompt = int(response.get("usage", {}).get("prompt_tokens") or 0)
         prompt = _evaluated(llama)[:used_prompt]
-        return response, _reused_prefix(candidates, prompt)
+        served = getattr(cache, "served", ())
+        return response, _reused_prefix([before, served], prompt)
 
     async def chat(
         self,

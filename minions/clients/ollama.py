@@ -122,6 +122,10 @@ class OllamaClient(Client):
     def host_label(self) -> str:
         return self.host or "http://127.0.0.1:11434"
 
+    @property
+    def identity(self) -> str:
+        return f"{self.spec}@{self.host_label} max_tokens={self.max_tokens}"
+
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         try:

@@ -128,6 +128,10 @@ class OpenAIClient(Client):
     def server(self) -> str:
         return self.base_url or "api.openai.com"
 
+    @property
+    def identity(self) -> str:
+        return f"{self.spec}@{self.server}"
+
     async def _reply(self, request: Awaitable[T]) -> T:
         """``request``'s reply, with our errors for the SDK's."""
         where = f" served by {self.base_url}" if self.base_url else ""

@@ -12,6 +12,8 @@ import sys
 import threading
 import time
 import types
+import zlib
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +22,7 @@ import pytest
 
 from minions import models
 from minions.clients import get_client
+from minions.clients._store import LruStore
 from minions.clients.base import json_schema
 from minions.clients.llamacpp import (
     MIN_N_CTX,
@@ -67,7 +70,8 @@ def response(content: str, finish_reason: str = "stop", prompt: int = 0, complet
 
 
 class FakeLlama:
-    """Tokenizes by words (one token id per distinct word) and replies from a script."""
+    """Tokenizes by words (one token id per distinct word) and replies from a script;
+    with a cache set, uses it as ``Llama`` does."""
 
     instances: ClassVar[list[FakeLlama]] = []
     #: replies (str or exception), used in order, the last one repeating
@@ -83,21 +87,51 @@ class FakeLlama:
         self.settings = {"n_ctx": n_ctx, "n_threads": n_threads, "verbose": verbose}
         self.calls: list[dict[str, Any]] = []
         self.threads: set[str] = set()
-        self.vocabulary: dict[bytes, int] = {}
         self.input_ids: list[int] = []
         self.n_tokens = 0
         self.cache: Any = None
         self.closed = False
+        self.loaded: list[Any] = []
         FakeLlama.instances.append(self)
 
     def n_ctx(self) -> int:
         return int(self.settings["n_ctx"])
 
     def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
-        return [self.vocabulary.setdefault(w, len(self.vocabulary)) for w in text.split()]
+        return [zlib.crc32(w) % 150_000 for w in text.split()]  # the same in every instance
 
     def set_cache(self, cache: Any) -> None:
         self.cache = cache
+
+    def save_state(self) -> Any:
+        """A ``LlamaState``'s fields: ``input_ids`` as long as the context, the logits
+        of the batch, and bytes standing for the KV cache."""
+        import numpy as np
+
+        ids = np.zeros(self.n_ctx(), dtype=np.intc)
+        ids[: self.n_tokens] = self.input_ids
+        kv = b"".join(t.to_bytes(4, "little") for t in self.input_ids)
+        return types.SimpleNamespace(
+            input_ids=ids, scores=np.ones((4, 8), np.float32), n_tokens=self.n_tokens,
+            llama_state=kv, llama_state_size=len(kv), seed=7,
+        )  # fmt: skip
+
+    def load_state(self, state: Any) -> None:
+        kv = bytes(state.llama_state)
+        self.input_ids = [int.from_bytes(kv[i : i + 4], "little") for i in range(0, len(kv), 4)]
+        self.n_tokens = state.n_tokens
+        assert self.input_ids == [int(t) for t in state.input_ids[: state.n_tokens]]
+        self.loaded.append(state)
+
+    def _use_cache(self, prompt: list[int]) -> None:
+        """As ``Llama`` does: restore the cache's state for ``prompt`` when it shares
+        more with it than the context does."""
+        try:
+            state = self.cache[prompt]
+        except KeyError:
+            return
+        if _shared(state.input_ids[: state.n_tokens], prompt) > _shared(self.input_ids, prompt):
+            self.load_state(state)
 
     def close(self) -> None:
         self.closed = True
@@ -127,20 +161,37 @@ class FakeLlama:
                 raise reply
             text = " ".join(f"<{m['role']}> {m['content']}" for m in messages)
             prompt = self.tokenize(text.encode())
+            if self.cache is not None:
+                self._use_cache(prompt)
             completion = self.tokenize(reply.encode())
             finish = "length" if max_tokens and len(completion) > max_tokens else "stop"
             completion = completion[:max_tokens] if max_tokens else completion
             self.input_ids = prompt + completion
             self.n_tokens = len(self.input_ids)
+            if self.cache is not None:
+                self.cache[self.input_ids] = self.save_state()
             return response(reply, finish, len(prompt), len(completion))
         finally:
             FakeLlama.busy -= 1
 
 
+def _shared(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
 class FakeRAMCache:
+    """``llama_cpp.LlamaRAMCache`` without a capacity."""
+
     def __init__(self, capacity_bytes: int) -> None:
         self.capacity_bytes = capacity_bytes
-        self.cache_state: dict[tuple[int, ...], Any] = {}
+        self.cache_state: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+
+    def _find_longest_prefix_key(self, key: tuple[int, ...]) -> tuple[int, ...] | None:
+        best = max(self.cache_state, key=lambda k: _shared(k, key), default=None)
+        return best if best is not None and _shared(best, key) > 0 else None
 
     def __setitem__(self, key: Sequence[int], state: Any) -> None:
         self.cache_state[tuple(key)] = state
@@ -183,8 +234,8 @@ def client(**kwargs: Any) -> LlamaCppClient:
     return made
 
 
-def words(n: int) -> str:
-    return " ".join(f"w{i}" for i in range(n))
+def words(n: int, start: int = 0) -> str:
+    return " ".join(f"w{i}" for i in range(start, start + n))
 
 
 # --- mapping -------------------------------------------------------------------------
@@ -377,9 +428,75 @@ def test_the_ram_cache_keeps_one_row_of_logits() -> None:
     assert cache.cache_state[(1, 2, 3)].scores == [[0.5] * 8]
 
 
-def test_the_ram_cache_can_be_turned_off() -> None:
-    client(prompt_cache_bytes=0).chat_sync(QUESTION)
+def test_the_ram_and_disk_caches_can_be_turned_off() -> None:
+    client(prompt_cache_bytes=0, state_cache_bytes=0).chat_sync(QUESTION)
     assert FakeLlama.instances[0].cache is None
+
+
+# --- states on disk ----------------------------------------------------------------------
+
+
+def test_another_process_restores_a_shared_prefix_from_disk() -> None:
+    FakeLlama.script = ["Paris"]
+    document = words(300)
+    first = client().chat_sync([Message.user(document + " first question")])
+    assert first.usage.cached_input_tokens == 0
+    unload_models()  # as a new process: the model, its context and its RAM cache are gone
+
+    again = client().chat_sync([Message.user(document + " second question")])
+    assert len(FakeLlama.instances) == 2 and len(FakeLlama.instances[1].loaded) == 1
+    assert again.usage.cached_input_tokens == 301  # "<user>" and the document
+
+
+def test_a_state_in_ram_or_the_context_is_not_read_from_disk_again() -> None:
+    FakeLlama.script = ["Paris"]
+    made = client()
+    made.chat_sync([Message.user(words(300) + " first")])
+    made.chat_sync([Message.user(words(300) + " second")])
+    assert FakeLlama.instances[0].loaded == []  # the context held the prefix already
+
+
+def test_only_a_call_that_read_much_that_was_new_saves_a_state(tmp_path: Path) -> None:
+    FakeLlama.script = ["Paris"]
+    made = client(state_cache_dir=tmp_path)
+    store = LruStore(tmp_path / "states.sqlite", 1 << 30)
+    made.chat_sync([Message.user(words(300) + " first")])
+    assert store.usage()[0] == 1
+    made.chat_sync([Message.user(words(300) + " second")])  # 3 new tokens
+    unload_models()
+    client(state_cache_dir=tmp_path).chat_sync([Message.user(words(300) + " third")])
+    assert store.usage()[0] == 1  # restored, and nothing new worth saving
+    made.chat_sync([Message.user(words(300, start=500))])
+    assert store.usage()[0] == 2
+
+
+def test_states_on_disk_can_be_turned_off_and_go_where_told(tmp_path: Path) -> None:
+    FakeLlama.script = ["Paris"]
+    client(state_cache_bytes=0).chat_sync([Message.user(words(300) + " first")])
+    unload_models()
+    again = client().chat_sync([Message.user(words(300) + " second")])
+    assert again.usage.cached_input_tokens == 0
+    unload_models()
+
+    client(state_cache_dir=tmp_path / "mine").chat_sync([Message.user(words(300))])
+    assert (tmp_path / "mine" / "states.sqlite").is_file()
+
+
+def test_states_are_keyed_by_the_model_file_not_its_name(pack: Path, tmp_path: Path) -> None:
+    FakeLlama.script = ["Paris"]
+    client().chat_sync([Message.user(words(300) + " first")])
+    copy = tmp_path / "copy.gguf"
+    copy.write_bytes(pack.read_bytes())
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF other weights")
+
+    def second_question(path: Path) -> int:
+        unload_models()
+        reply = LlamaCppClient(str(path)).chat_sync([Message.user(words(300) + " second")])
+        return reply.usage.cached_input_tokens
+
+    assert second_question(copy) == 301
+    assert second_question(other) == 0
 
 
 # --- models and packs ----------------------------------------------------------------
