@@ -62,6 +62,7 @@ from minions.batch_inputs import (
 )
 from minions.batch_rows import CSV, PARQUET, BatchRow, BatchSettings, write_csv, write_parquet
 from minions.clients import Client, capabilities_of, get_client, parse_spec, provider_class
+from minions.clients.cache import cached
 from minions.documents import Document
 from minions.errors import BudgetExceeded, ConfigurationError
 from minions.limits import Limits
@@ -69,6 +70,7 @@ from minions.pricing import price
 from minions.types import Result, Usage
 
 __all__ = [
+    "BatchCache",
     "BatchProgress",
     "BatchResult",
     "ClientSpec",
@@ -104,6 +106,9 @@ class ClientSpec:
 #: how a batch is told its clients: a spec, a :class:`ClientSpec`, or (local engine
 #: only) a ready client
 ClientSource = str | ClientSpec | Client
+#: the response cache of a batch: on (the default folder), off, or a folder; plain
+#: data, so that Ray workers open the same one
+BatchCache = bool | str | Path
 
 
 def spec_of(source: ClientSource) -> str:
@@ -113,9 +118,9 @@ def spec_of(source: ClientSource) -> str:
     return source.spec if isinstance(source, ClientSpec) else source
 
 
-def _build(source: ClientSource, threads: int | None) -> Client:
+def _build(source: ClientSource, threads: int | None, cache: BatchCache) -> Client:
     if isinstance(source, Client):
-        return source
+        return cached(source, cache)
     spec, options = (
         (source.spec, source.options) if isinstance(source, ClientSpec) else (source, {})
     )
@@ -124,20 +129,25 @@ def _build(source: ClientSource, threads: int | None) -> Client:
         parameters = inspect.signature(provider_class(parse_spec(spec)[0])).parameters
         if "n_threads" in parameters:
             options = {**options, "n_threads": threads}
-    return get_client(spec, **options)
+    return get_client(spec, cache=cache, **options)
 
 
 def batch_clients(
-    local: ClientSource, remote: ClientSource, *, threads: int | None = None
+    local: ClientSource,
+    remote: ClientSource,
+    *,
+    threads: int | None = None,
+    cache: BatchCache = True,
 ) -> tuple[Client, Client]:
     """The local and remote clients every row of a batch calls, built once per engine
     process: by the local engine in this process, by each Ray worker in its own.
 
-    This is the one place a batch's clients are made, so a wrapper that every batch
-    call should pass through (a response cache) is applied here. ``threads`` is the
-    worker's share of CPU cores, given to a provider that takes ``n_threads``.
+    This is the one place a batch's clients are made, so the wrapper every batch call
+    passes through, the response cache (``cache``: on, off, or its folder; see
+    :mod:`minions.clients.cache`), is applied here. ``threads`` is the worker's share of
+    CPU cores, given to a provider that takes ``n_threads``.
     """
-    return _build(local, threads), _build(remote, threads)
+    return _build(local, threads, cache), _build(remote, threads, cache)
 
 
 # --- the work ------------------------------------------------------------------------
@@ -471,15 +481,20 @@ class LocalEngine:
     same document until its rows are handed out (one local model, one prompt cache)."""
 
     def __init__(
-        self, local: ClientSource, remote: ClientSource, *, concurrency: int | None = None
+        self,
+        local: ClientSource,
+        remote: ClientSource,
+        *,
+        concurrency: int | None = None,
+        cache: BatchCache = True,
     ) -> None:
-        self.local, self.remote = local, remote
+        self.local, self.remote, self.cache = local, remote, cache
         self.concurrency = concurrency or default_concurrency(local)
         if self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
 
     async def run(self, queue: WorkQueue, sink: RowSink, settings: BatchSettings) -> None:
-        local, remote = batch_clients(self.local, self.remote)
+        local, remote = batch_clients(self.local, self.remote, cache=self.cache)
         pages = PageSelection.parse(settings.pages) if settings.pages else None
         documents = DocumentCache(pages, queue.jobs())
         sink.progress.workers = 1
@@ -550,6 +565,7 @@ async def batch_async(
     workers: int | None = None,
     cpus_per_worker: int | None = None,
     retry_errors: bool = False,
+    cache: BatchCache = True,
     on_start: OnStart | None = None,
     on_row: OnRow | None = None,
     **config: Any,
@@ -567,6 +583,8 @@ async def batch_async(
     each, default: as many as the cluster's CPUs hold; see :mod:`minions.batch_ray`);
     ``concurrency`` is rows in flight per local model (default: what the local client
     serves at once). ``retry_errors`` runs rows that ended in an error again.
+    ``cache`` (on by default; False, or a folder) answers the deterministic calls a
+    row makes from the response cache (:mod:`minions.clients.cache`), in every worker.
     """
     from minions.protocol import get_protocol
 
@@ -594,7 +612,7 @@ async def batch_async(
     asked = [q for q in questions if isinstance(q, Question)]
     asked += read_questions([q for q in questions if isinstance(q, str)], questions_file)
     jobs = plan_jobs(_as_documents(documents, manifest), asked)
-    runner = _engine(engine, local, remote, concurrency, workers, cpus_per_worker)
+    runner = _engine(engine, local, remote, concurrency, workers, cpus_per_worker, cache)
 
     rowstore.claim_folder(out, settings)
     results = out / rowstore.RESULTS
@@ -639,18 +657,24 @@ def _engine(
     concurrency: int | None,
     workers: int | None,
     cpus_per_worker: int | None,
+    cache: BatchCache,
 ) -> Engine:
     if not isinstance(engine, str):
         return engine
     if engine == "local":
         if workers is not None or cpus_per_worker is not None:
             raise ConfigurationError("workers and cpus_per_worker are for the ray engine")
-        return LocalEngine(local, remote, concurrency=concurrency)
+        return LocalEngine(local, remote, concurrency=concurrency, cache=cache)
     if engine == "ray":
         from minions.batch_ray import RayEngine
 
         return RayEngine(
-            local, remote, concurrency=concurrency, workers=workers, cpus_per_worker=cpus_per_worker
+            local,
+            remote,
+            concurrency=concurrency,
+            workers=workers,
+            cpus_per_worker=cpus_per_worker,
+            cache=cache,
         )
     raise ConfigurationError(f"unknown engine {engine!r}; choose local or ray")
 

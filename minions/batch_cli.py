@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
 from rich.text import Text
 
-from minions.cli_options import limits_from_options
+from minions.cli_options import NoCacheOption, limits_from_options
 from minions.errors import ConfigurationError, MinionsError
 from minions.limits import Limits
 from minions.pricing import format_usd
@@ -178,6 +178,7 @@ def batch_command(
         float | None,
         typer.Option(metavar="SECONDS", rich_help_panel=ROW_PANEL, help="Wall time per row."),
     ] = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Run a protocol over documents x questions: one row per pair in OUT/results.jsonl,
     then OUT/results.parquet and OUT/results.csv.
@@ -238,6 +239,7 @@ def batch_command(
                     workers=workers,
                     cpus_per_worker=cpus_per_worker,
                     retry_errors=retry_errors,
+                    cache=not no_cache,
                     on_start=on_start,
                     on_row=on_row,
                     **options,

@@ -27,6 +27,7 @@ import os
 from typing import Any
 
 from minions.batch import (
+    BatchCache,
     ClientSource,
     DocumentCache,
     RowJob,
@@ -71,10 +72,15 @@ class BatchWorker:
     """A Ray actor's body: the batch's clients, built once, and rows run on request."""
 
     def __init__(
-        self, settings: BatchSettings, local: ClientSource, remote: ClientSource, threads: int
+        self,
+        settings: BatchSettings,
+        local: ClientSource,
+        remote: ClientSource,
+        threads: int,
+        cache: BatchCache,
     ) -> None:
         self.settings = settings
-        self.local, self.remote = batch_clients(local, remote, threads=threads)
+        self.local, self.remote = batch_clients(local, remote, threads=threads, cache=cache)
         ray = _ray()
         self.name = f"ray:{ray.util.get_node_ip_address()}:{os.getpid()}"
 
@@ -98,6 +104,7 @@ class RayEngine:
         workers: int | None = None,
         cpus_per_worker: int | None = None,
         address: str | None = None,
+        cache: BatchCache = True,
     ) -> None:
         for role, source in (("local", local), ("remote", remote)):
             if isinstance(source, Client):
@@ -114,6 +121,7 @@ class RayEngine:
         self.workers = workers
         self.cpus_per_worker = cpus_per_worker or DEFAULT_CPUS_PER_WORKER
         self.address = address
+        self.cache = cache
         #: the actors of the batch running now (tests kill one)
         self.actors: list[Any] = []
 
@@ -152,7 +160,9 @@ class RayEngine:
                 runtime_env={"env_vars": minions_environment()},
             )
             self.actors = [
-                actor_class.remote(settings, self.local, self.remote, self.cpus_per_worker)
+                actor_class.remote(
+                    settings, self.local, self.remote, self.cpus_per_worker, self.cache
+                )
                 for _ in range(count)
             ]
             sink.progress.workers = count

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from minions.batch import ClientSpec
+from minions.batch import batch_clients as real_batch_clients
 from minions.documents import Document
 from minions.types import Message
 
@@ -82,15 +83,11 @@ def killing_local(marker: Path) -> ClientSpec:
 
 def scripted_clients(delay_s: float = 0.0) -> Any:
     """A stand-in for :func:`minions.batch.batch_clients` that builds these scripted
-    models whatever specs the command line names (the CLI tests patch it in)."""
-    from minions.clients import get_client
+    models whatever specs the command line names, with the batch's cache setting (the
+    CLI tests patch it in)."""
 
-    def build(*sources: Any, threads: int | None = None) -> tuple[Any, Any]:
-        replies = functools.partial(local_reply, delay_s=delay_s) if delay_s else local_reply
-        return (
-            get_client("scripted:local", replies=replies, local=True),
-            get_client("scripted:remote", replies=remote_reply),
-        )
+    def build(*sources: Any, threads: int | None = None, cache: Any = True) -> tuple[Any, Any]:
+        return real_batch_clients(local(delay_s), remote(), threads=threads, cache=cache)
 
     return build
 

@@ -219,6 +219,35 @@ async def test_a_cancelled_batch_keeps_every_finished_row_and_resumes_without_du
     assert result.progress.done_before == len(kept)
 
 
+def local_hits(rows: list[BatchRow]) -> tuple[int, int]:
+    """(local calls answered from the response cache, local calls) over ``rows``."""
+    return (
+        sum(r.usage["local"].cache_hits for r in rows),
+        sum(r.usage["local"].calls for r in rows),
+    )
+
+
+def test_a_second_batch_reads_the_local_jobs_from_the_response_cache_unless_told_not_to(
+    tmp_path: Path,
+) -> None:
+    """The clients of a batch go through the response cache, on by default: the same
+    jobs in a new folder cost no local compute; cache=False sends every call."""
+    spec = {"local": bc.local(), "remote": bc.remote()}
+    first = run(tmp_path / "a", **spec)
+    hits, calls = local_hits(first.rows)
+    assert calls == 3 * 2 * 3  # 3 documents x 2 questions x 3 chunks
+    # the remote gives both questions the same task: the second's jobs are the first's
+    assert hits == calls // 2
+
+    again = run(tmp_path / "b", **spec)
+    assert local_hits(again.rows) == (calls, calls)
+    assert all(r.usage["local"].input_tokens == 0 for r in again.rows)
+    assert [r.answer for r in again.rows] == [r.answer for r in first.rows]
+
+    uncached = run(tmp_path / "c", **spec, cache=False)
+    assert local_hits(uncached.rows) == (0, calls)
+
+
 def job(doc: str, question: str) -> RowJob:
     return RowJob(BatchDocument(id=doc, text="x"), Question(id=question, text=question))
 
@@ -307,6 +336,22 @@ def test_the_command_writes_rows_and_tables_and_refuses_other_settings(
     )
     assert budget.exit_code == 1 and "starts no more rows" in budget.output
     assert len(lines(tmp_path / "q")) == 1  # the first row started before anything was spent
+
+
+def test_no_cache_sends_every_call_of_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from minions.cli import app
+
+    monkeypatch.setattr(minions.batch, "batch_clients", bc.scripted_clients())
+    source = manifest(tmp_path, 2)
+    hits = {}
+    for name, extra in (("first", ()), ("cached", ()), ("uncached", ("--no-cache",))):
+        done = CliRunner().invoke(app, env=WIDE, args=cli_args(tmp_path / name, source, *extra))
+        assert done.exit_code == 0, done.output
+        hits[name] = sum(r["usage"]["local"]["cache_hits"] for r in lines(tmp_path / name))
+    # 2 documents x 2 questions x 3 chunks; the second question repeats the first's jobs
+    assert hits == {"first": 2 * 3, "cached": 2 * 2 * 3, "uncached": 0}
 
 
 def test_ctrl_c_stops_the_command_cleanly_and_a_rerun_completes_it(

@@ -29,7 +29,16 @@ def cluster() -> Any:
 
 
 def run(out: Path, *, docs: int = 4, **kwargs: Any) -> BatchResult:
-    kwargs = {"local": bc.local(), "remote": bc.remote(), "price_as": PRICE, **bc.OPTIONS, **kwargs}
+    """A batch of scripted rows; without the response cache unless told (rows are
+    compared with their usage, so every call is made)."""
+    kwargs = {
+        "local": bc.local(),
+        "remote": bc.remote(),
+        "price_as": PRICE,
+        "cache": False,
+        **bc.OPTIONS,
+        **kwargs,
+    }
     return batch(bc.documents(docs), bc.QUESTIONS, out=out, protocol="minions", **kwargs)
 
 
@@ -53,6 +62,17 @@ def test_the_ray_engine_writes_the_same_rows_as_the_local_engine(
     assert all(r.worker.startswith("ray:") for r in on_ray.rows)
     assert on_ray.progress.workers == 1  # 2 CPUs, 2 per worker: one worker, not two fighting
     assert ray.is_initialized()  # the engine leaves a cluster it did not start running
+
+
+def test_ray_workers_answer_from_the_drivers_response_cache(cluster: Any, tmp_path: Path) -> None:
+    """The workers open the cache folder of the driver's settings: jobs the local engine
+    ran are not run again on Ray."""
+    local = run(tmp_path / "local", cache=True)
+    on_ray = run(tmp_path / "ray", engine="ray", cache=True)
+    calls = sum(r.usage["local"].calls for r in on_ray.rows)
+    assert calls == 4 * 2 * 3  # 4 documents x 2 questions x 3 chunks
+    assert sum(r.usage["local"].cache_hits for r in on_ray.rows) == calls
+    assert [r.answer for r in on_ray.rows] == [r.answer for r in local.rows]
 
 
 def test_a_worker_killed_mid_row_comes_back_and_no_row_is_lost_or_doubled(

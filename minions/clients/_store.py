@@ -25,6 +25,8 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+#: the threads of this process make a file ready one at a time
+_SETUP = threading.Lock()
 #: the value of a cache's folder variable that turns the cache off
 OFF = "off"
 
@@ -77,13 +79,34 @@ class LruStore:
     # --- connections -----------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        """A new connection, the file made ready for it. Turning a new file to WAL
+        mode can be refused as busy without waiting (SQLite does not call its busy
+        handler there), when another thread or process opens it at the same moment:
+        that is retried until ``busy_timeout``."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                with _SETUP:
+                    return self._open()
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)
+
+    def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes on a new file
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")  # a cache may lose its last writes
-        conn.executescript(_SCHEMA)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # a new file
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # a cache may lose its last writes
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _conn(self) -> sqlite3.Connection | None:

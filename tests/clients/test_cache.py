@@ -349,6 +349,29 @@ def test_threads_share_the_store(tmp_path: Path) -> None:
     assert errors == [] and store.usage()[0] == 200
 
 
+def test_threads_opening_a_new_file_at_once_all_get_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Turning a new file to WAL mode is refused as busy, without waiting, while other
+    connections open it: the store retries instead of going on without the cache."""
+    for attempt in range(60):
+        store = LruStore(tmp_path / f"{attempt}.sqlite", max_bytes=1 << 20)
+        start = threading.Barrier(6)
+
+        def first_touch(n: int, store: LruStore = store, start: threading.Barrier = start) -> None:
+            start.wait()
+            store.get("nothing yet")
+            store.put(f"k{n}", b"v")
+
+        threads = [threading.Thread(target=first_touch, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert store.usage()[0] == 6, caplog.text
+    assert "cannot be opened" not in caplog.text
+
+
 WRITER = """
 import sys
 from minions.clients import cached
