@@ -13,7 +13,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
 from rich.text import Text
 
-from minions.cli_options import NoCacheOption, limits_from_options
+from minions.cli_help import examples
+from minions.cli_options import (
+    LocalOption,
+    NoCacheOption,
+    PriceAsOption,
+    ProtocolOption,
+    ProtocolOptionsOption,
+    RemoteOption,
+    limits_from_options,
+)
+from minions.console import fail
 from minions.errors import ConfigurationError, MinionsError
 from minions.limits import Limits
 from minions.pricing import format_usd
@@ -73,67 +83,81 @@ def _row_limits(usd: float | None, calls: int | None, timeout: float | None) -> 
         raise ConfigurationError(str(exc).replace("--", "--row-", 1)) from None
 
 
+BATCH_EXAMPLES = examples(
+    'minions batch filings/ -q "What was capex in 2018?" --out runs/capex',
+    "minions batch --manifest docs.jsonl --questions questions.txt --out runs/q1",
+    'minions batch "10k/*.pdf" -q "Revenue?" --pages 1-8 --out runs/r --engine ray',
+    'minions batch 10k/ -q "Capex?" --out runs/c --max-remote-usd 5 --price-as SPEC',
+)
+
+
 def batch_command(
     out: Annotated[
         Path,
         typer.Option(
-            "--out", help="Batch folder: run.json, results.jsonl, results.parquet, results.csv."
+            "--out",
+            metavar="DIR",
+            help="Batch folder: run.json, results.jsonl, results.parquet, results.csv.",
         ),
     ],
     documents: Annotated[
         list[str] | None,
-        typer.Argument(help="Files, folders (searched recursively) or globs ('docs/**/*.pdf')."),
+        typer.Argument(
+            metavar="DOCUMENT",
+            help="Files, folders (searched recursively) or globs ('docs/**/*.pdf').",
+        ),
     ] = None,
     question: Annotated[
-        list[str] | None, typer.Option("--question", "-q", help="A question (repeatable).")
+        list[str] | None,
+        typer.Option("--question", "-q", metavar="TEXT", help="A question (repeatable)."),
     ] = None,
     questions: Annotated[
         Path | None,
         typer.Option(
-            help="A file of questions: one a line, or .jsonl with {id, question} objects."
+            metavar="FILE",
+            help="A file of questions: one a line, or .jsonl with {id, question} objects.",
         ),
     ] = None,
     manifest: Annotated[
         Path | None,
         typer.Option(
+            metavar="FILE",
             help='A JSONL of documents: {"id", "path" | "text" | "pages", "metadata", '
-            '"questions"} a line; paths are relative to its folder.'
+            '"questions"} a line; paths are relative to its folder.',
         ),
     ] = None,
-    protocol: Annotated[
-        str, typer.Option("--protocol", "-p", help="See `minions protocols`.")
-    ] = "minions",
-    local: Annotated[
-        str | None, typer.Option(help="Local model spec (default: llamacpp:qwen2.5-coder-0.5b).")
-    ] = None,
-    remote: Annotated[
-        str | None,
-        typer.Option(help="Remote model spec (default: an API key's model, else the stand-in)."),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option("--option", "-o", help="Protocol option key=value (repeatable)."),
-    ] = None,
-    price_as: Annotated[
-        str | None, typer.Option(help="Price remote usage as this model, e.g. openai:gpt-4o.")
-    ] = None,
+    protocol: ProtocolOption = "minions",
+    local: LocalOption = None,
+    remote: RemoteOption = None,
+    option: ProtocolOptionsOption = None,
+    price_as: PriceAsOption = None,
     pages: Annotated[
         str | None,
-        typer.Option(help="Keep only these pages of every document: 1-8, 3, 1-2,9 or 10-."),
+        typer.Option(
+            metavar="PAGES",
+            help="Keep only these pages of every document: 1-8, 3, 1-2,9 or 10-.",
+        ),
     ] = None,
     engine: Annotated[
         Literal["local", "ray"],
-        typer.Option(help="local: this process; ray: Ray workers (RAY_ADDRESS, or a local one)."),
+        typer.Option(
+            metavar="local|ray",
+            help="local: this process; ray: Ray workers (RAY_ADDRESS, or a local one).",
+        ),
     ] = "local",
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, help="Rows in flight per local model (default: what it serves)."),
+        typer.Option(
+            min=1, metavar="N", help="Rows in flight per local model (default: what it serves)."
+        ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="ray: workers (default: cluster CPUs / cpus).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="ray: workers (default: cluster CPUs / cpus)."),
     ] = None,
     cpus_per_worker: Annotated[
-        int | None, typer.Option(min=1, help="ray: CPU cores each worker reserves (default 2).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="ray: CPU cores each worker reserves (default 2)."),
     ] = None,
     retry_errors: Annotated[
         bool, typer.Option("--retry-errors", help="Run rows that ended in an error again.")
@@ -186,7 +210,7 @@ def batch_command(
     Rerunning the same command resumes (finished rows are skipped); Ctrl-C keeps every finished row.
     """
     from minions.batch import batch_async
-    from minions.cli import _parse_options, fail
+    from minions.cli import _parse_options
 
     stderr = Console(stderr=True)
     try:
@@ -290,4 +314,4 @@ def _print_summary(result: BatchResult) -> None:
 
 def register(cli: typer.Typer) -> None:
     """Add ``minions batch`` to the ``minions`` command."""
-    cli.command("batch")(batch_command)
+    cli.command("batch", epilog=BATCH_EXAMPLES)(batch_command)

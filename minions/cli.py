@@ -23,9 +23,14 @@ from rich.table import Table
 from minions import models
 from minions.cli_help import Typer, examples
 from minions.cli_options import (
+    LocalOption,
     MaxRemoteCallsOption,
     MaxRemoteUsdOption,
     NoCacheOption,
+    PriceAsOption,
+    ProtocolOption,
+    ProtocolOptionsOption,
+    RemoteOption,
     TimeoutOption,
     limits_from_options,
 )
@@ -349,43 +354,11 @@ def ask(
     question: Annotated[
         str, typer.Option("--question", "-q", metavar="TEXT", help="What to answer.")
     ],
-    protocol: Annotated[
-        str,
-        typer.Option(
-            "--protocol",
-            "-p",
-            metavar="NAME",
-            help="How the models work together; see `minions protocols`.",
-        ),
-    ] = "minions",
-    local: Annotated[
-        str | None,
-        typer.Option(
-            metavar="SPEC",
-            help="Local model (default: llamacpp:qwen2.5-coder-0.5b); see `minions models`.",
-        ),
-    ] = None,
-    remote: Annotated[
-        str | None,
-        typer.Option(
-            metavar="SPEC",
-            help="Remote model (default: from OPENAI_API_KEY / ANTHROPIC_API_KEY, else the "
-            "offline stand-in); see `minions models`.",
-        ),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            metavar="KEY=VALUE",
-            help="A protocol option (repeatable); see `minions protocols`.",
-        ),
-    ] = None,
-    price_as: Annotated[
-        str | None,
-        typer.Option(metavar="SPEC", help="Price remote usage as this model, e.g. openai:gpt-4o."),
-    ] = None,
+    protocol: ProtocolOption = "minions",
+    local: LocalOption = None,
+    remote: RemoteOption = None,
+    option: ProtocolOptionsOption = None,
+    price_as: PriceAsOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the Result, as JSON.")
     ] = False,

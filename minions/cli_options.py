@@ -1,8 +1,8 @@
 """Command-line options that every command running a protocol shares.
 
-``minions ask`` and ``minions demo`` use them, and so can a plugin's command (``minions
-eval``): declare the three parameters with these types and pass their values to
-:func:`limits_from_options`. This module registers nothing, so a plugin may import it
+``minions ask``, ``minions batch`` and ``minions demo`` use them, and so can a plugin's
+command (``minions eval``): declare the limit parameters with these types and pass their
+values to :func:`limits_from_options`. This module registers nothing, so a plugin may import it
 while the ``minions`` command is being built.
 """
 
@@ -47,6 +47,44 @@ TimeoutOption = Annotated[
         rich_help_panel=PANEL,
         help="Stop the run after this many seconds of wall time, cancelling calls in flight.",
     ),
+]
+ProtocolOption = Annotated[
+    str,
+    typer.Option(
+        "--protocol",
+        "-p",
+        metavar="NAME",
+        help="How the models work together; see `minions protocols`.",
+    ),
+]
+LocalOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SPEC",
+        help="Local model (default: llamacpp:qwen2.5-coder-0.5b); see `minions models`.",
+    ),
+]
+RemoteOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SPEC",
+        help="Remote model (default: from OPENAI_API_KEY / ANTHROPIC_API_KEY, else the "
+        "offline stand-in); see `minions models`.",
+    ),
+]
+#: the protocol's options as ``key=value`` (parse them with ``minions.protocol.parse_option``)
+ProtocolOptionsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        "-o",
+        metavar="KEY=VALUE",
+        help="A protocol option (repeatable); see `minions protocols`.",
+    ),
+]
+PriceAsOption = Annotated[
+    str | None,
+    typer.Option(metavar="SPEC", help="Price remote usage as this model, e.g. openai:gpt-4o."),
 ]
 #: turns the response cache off (pass ``cache=not no_cache`` to the library)
 NoCacheOption = Annotated[

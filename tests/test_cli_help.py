@@ -48,17 +48,9 @@ def lines_of(output: str) -> list[str]:
     return [line.rstrip() for line in output.splitlines()]
 
 
-#: commands whose authors add their Examples section (strict: this fails once they have)
-PENDING_EXAMPLES = {("batch",): "minions batch is being finished in parallel"}
-
-
-def _marked(path: list[str]):
-    reason = PENDING_EXAMPLES.get(tuple(path))
-    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-    return pytest.param(path, marks=marks, id=" ".join(path) or "minions")
-
-
-@pytest.mark.parametrize("path", [_marked(path) for path in command_paths()])
+@pytest.mark.parametrize(
+    "path", [pytest.param(path, id=" ".join(path) or "minions") for path in command_paths()]
+)
 def test_help_fits_80_columns_and_teaches(path):
     out = invoke(*path, "--help")
     assert out.exit_code == 0, out.output
@@ -81,10 +73,11 @@ def test_ask_help_shows_what_to_type():
 
 
 def test_o_is_option_in_every_command():
-    for command in (["ask"], ["demo"], ["eval"]):
+    for command in (["ask"], ["demo"], ["eval"], ["batch"]):
         out = invoke(*command, "--help")
         assert re.search(r"--option\s+-o\s+KEY=VALUE", out.output), command
-    assert re.search(r"--out\s+DIR", invoke("eval", "--help").output)
+    for command in ("eval", "batch"):
+        assert re.search(r"--out\s+DIR", invoke(command, "--help").output), command
 
 
 def test_version():
