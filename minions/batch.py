@@ -286,6 +286,7 @@ async def run_row(
         wall_s=round(time.perf_counter() - started, 3),
         local_s=round(result.timings.local_s, 3) if result else 0.0,
         remote_s=round(result.timings.remote_s, 3) if result else 0.0,
+        sandbox_s=round(result.timings.sandbox_s, 3) if result else 0.0,
         rounds=len(result.rounds) if result else 0,
         local_model=settings.local,
         remote_model=settings.remote,

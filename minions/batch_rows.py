@@ -83,6 +83,7 @@ class BatchRow(BaseModel):
     wall_s: float
     local_s: float = Field(default=0.0, description="of wall_s, waiting on local calls")
     remote_s: float = Field(default=0.0, description="of wall_s, waiting on remote calls")
+    sandbox_s: float = Field(default=0.0, description="of wall_s, running code in the sandbox")
     rounds: int = 0
     local_model: str
     remote_model: str

@@ -195,7 +195,8 @@ def summary(result: Result, *, expected: str | None = None) -> Group:
         (
             "time",
             f"{t.total_s:.1f}s (local {t.local_s:.1f}s, remote {t.remote_s:.1f}s, "
-            f"overhead {t.overhead_s:.1f}s)",
+            + (f"sandbox {t.sandbox_s:.1f}s, " if t.sandbox_s else "")
+            + f"overhead {t.overhead_s:.1f}s)",
         )
     )
     for key, value in rows:

@@ -10,10 +10,11 @@ a saved, partial :class:`~minions.types.Result` instead of a crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -148,7 +149,11 @@ class Run:
         self.answer: str | None = None
         self.citations: list[str] = []
         self.notes: list[str] = []
-        self._intervals: dict[str, list[tuple[float, float]]] = {"local": [], "remote": []}
+        self._intervals: dict[str, list[tuple[float, float]]] = {
+            "local": [],
+            "remote": [],
+            "sandbox": [],
+        }
         self._started = time.perf_counter()
         if self.limits.max_remote_usd is not None and self.remote_usd() is None:
             raise ConfigurationError(
@@ -164,6 +169,16 @@ class Run:
 
     def elapsed_s(self) -> float:
         return time.perf_counter() - self._started
+
+    @contextlib.contextmanager
+    def timed(self, what: Literal["sandbox"]) -> Iterator[None]:
+        """Count the time in this block as ``what``'s in the Result's timings (the
+        model calls are timed by :meth:`call`)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._intervals[what].append((started, time.perf_counter()))
 
     def _check_limits(self, role: Role) -> None:
         """Before a call: :meth:`Limits.check_before_call` with what the run has used."""
@@ -429,6 +444,7 @@ class Run:
                 total_s=self.elapsed_s(),
                 local_s=_busy_seconds(self._intervals["local"]),
                 remote_s=_busy_seconds(self._intervals["remote"]),
+                sandbox_s=_busy_seconds(self._intervals["sandbox"]),
             ),
             rounds=self.rounds,
             notes=self.notes,

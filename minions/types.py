@@ -171,17 +171,19 @@ class Cost(BaseModel):
 
 class Timings(BaseModel):
     """Wall-clock seconds; ``local_s`` and ``remote_s`` are time spent waiting on each
-    role's calls (overlapping calls count once), ``overhead_s`` the rest."""
+    role's calls, ``sandbox_s`` running the remote's code in the sandbox (overlapping
+    spans count once), ``overhead_s`` the rest: the framework's own time."""
 
     model_config = ConfigDict(extra="forbid")
 
     total_s: float = 0.0
     local_s: float = 0.0
     remote_s: float = 0.0
+    sandbox_s: float = 0.0
 
     @property
     def overhead_s(self) -> float:
-        return max(0.0, self.total_s - self.local_s - self.remote_s)
+        return max(0.0, self.total_s - self.local_s - self.remote_s - self.sandbox_s)
 
 
 class Turn(BaseModel):

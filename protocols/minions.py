@@ -334,7 +334,8 @@ class _Rounds:
         when the user explicitly accepted an unsafe sandbox."""
         if self.config.allow_unsafe_code_sandbox:
             return True
-        available, detail = sandbox.boundary()
+        with self.run.timed("sandbox"):  # a probe of the boundary, once per process
+            available, detail = sandbox.boundary()
         if not available:
             self.run.note(
                 f"The OS sandbox is not available here ({detail}), so the remote planned "
@@ -381,14 +382,15 @@ class _Rounds:
             )
             round_.code = extract_code(completion.text)
             try:
-                value = await sandbox.run_async(
-                    round_.code,
-                    "prepare_jobs",
-                    kwargs,
-                    timeout_s=self.config.sandbox_timeout_s,
-                    helpers="minions.protocols.sandbox_scope",
-                    allow_unsafe=self.config.allow_unsafe_code_sandbox,
-                )
+                with self.run.timed("sandbox"):
+                    value = await sandbox.run_async(
+                        round_.code,
+                        "prepare_jobs",
+                        kwargs,
+                        timeout_s=self.config.sandbox_timeout_s,
+                        helpers="minions.protocols.sandbox_scope",
+                        allow_unsafe=self.config.allow_unsafe_code_sandbox,
+                    )
                 return _validate_manifests(value, chunks)
             except sandbox.SandboxUnavailable as exc:
                 self.run.note(f"the OS sandbox failed to start ({exc}); planned in JSON", round_)

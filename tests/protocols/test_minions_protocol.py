@@ -72,6 +72,17 @@ async def test_metering_adds_up_to_every_call():
     assert result.timings.total_s >= result.timings.local_s
 
 
+async def test_the_time_in_the_sandbox_is_its_own_and_not_the_frameworks():
+    """A sandboxed child takes a process start: Timings counts it as the sandbox's, so
+    overhead_s is the framework's time alone."""
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    result, _ = await run_minions(remote, max_rounds=1)
+    t = result.timings
+    assert t.sandbox_s > 0.01  # the remote's code ran in a child process
+    assert t.total_s >= t.local_s + t.remote_s + t.sandbox_s
+    assert t.overhead_s == pytest.approx(t.total_s - t.local_s - t.remote_s - t.sandbox_s)
+
+
 async def test_feedback_reaches_round_two_code():
     remote = remote_script(
         code=[CODE_ALL_CHUNKS, CODE_ALL_CHUNKS],
