@@ -22,10 +22,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
-from minions.types import QuoteCheck
+from minions.types import QuoteCheck, QuotedPassage
+
+if TYPE_CHECKING:
+    from minions.documents import Document
 
 FUZZY_THRESHOLD = 90.0
 MIN_QUOTE_CHARS = 8
@@ -39,6 +44,10 @@ _QUOTE_MARKS = "\"'\u2018\u2019\u201c\u201d"
 
 
 UNVERIFIED = QuoteCheck(verified=False, method="none")
+#: a passage between double quotes (straight or curly) in a free-text reply
+_QUOTED = re.compile(
+    rf'"([^"\n]{{{MIN_QUOTE_CHARS},600}})"|\u201c([^\u201d\n]{{{MIN_QUOTE_CHARS},600}})\u201d'
+)
 
 
 def check_quote(quote: str | None, text: str) -> QuoteCheck:
@@ -66,6 +75,29 @@ def check_quote(quote: str | None, text: str) -> QuoteCheck:
     return QuoteCheck(
         verified=verified, method="fuzzy" if verified else "none", score=score, start=start, end=end
     )
+
+
+def quotes_in(reply: str) -> list[str]:
+    """The passages a free-text reply quotes between double quotes, in order, each
+    once; shorter ones than a quote can verify with are left out."""
+    found = (a or b for a, b in _QUOTED.findall(reply))
+    return list(dict.fromkeys(q.strip() for q in found if q.strip()))
+
+
+def locate_quote(quote: str, documents: Sequence[Document]) -> QuotedPassage:
+    """Where ``quote`` is in ``documents``: the first page that verifies it (exact or
+    normalized before fuzzy, by :func:`check_quote`), else the best unverified try."""
+    best: QuotedPassage | None = None
+    for doc in documents:
+        for number, text in enumerate(doc.pages, 1):
+            check = check_quote(quote, text)
+            if check.verified and check.method != "fuzzy":
+                return QuotedPassage(text=quote, doc=doc.name, page=number, check=check)
+            if best is None or (check.verified, check.score) > (best.verified, best.check.score):
+                best = QuotedPassage(text=quote, doc=doc.name, page=number, check=check)
+    if best is None or not best.verified:
+        return QuotedPassage(text=quote, check=UNVERIFIED)
+    return best
 
 
 def _best_span(quote: str, text: str) -> tuple[float, tuple[int, int]] | None:

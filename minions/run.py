@@ -280,7 +280,7 @@ class Run:
         )
         if round is not None:
             round.turns.append(turn)
-        fields = turn.model_dump(exclude={"role"})
+        fields = turn.model_dump(exclude={"role", "quotes"})
         index = round.index if round is not None else 0
         if role == "remote":
             usd = self.remote_usd(usage)

@@ -186,8 +186,38 @@ class Timings(BaseModel):
         return max(0.0, self.total_s - self.local_s - self.remote_s - self.sandbox_s)
 
 
+class QuoteCheck(BaseModel):
+    """Whether a job's quote is in its chunk (:func:`minions.citations.check_quote`):
+    how it was found and where (offsets in the chunk's text; approximate when fuzzy)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verified: bool
+    method: Literal["exact", "normalized", "fuzzy", "none"]
+    score: float = 0.0
+    start: int | None = None
+    end: int | None = None
+
+
+class QuotedPassage(BaseModel):
+    """A passage a free-text local reply quoted, and where it was found: the document
+    and page whose text holds it (:func:`minions.citations.locate_quote`), or none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    doc: str | None = None
+    page: int | None = None
+    check: QuoteCheck
+
+    @property
+    def verified(self) -> bool:
+        return self.check.verified
+
+
 class Turn(BaseModel):
-    """One call of one role: what it was asked and what it answered."""
+    """One call of one role: what it was asked and what it answered, and for a local
+    reply in free text the passages it quoted, checked against the documents."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -198,6 +228,7 @@ class Turn(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     latency_s: float = 0.0
     error: str | None = None
+    quotes: list[QuotedPassage] = Field(default_factory=list)
 
 
 class ChunkRef(BaseModel):
@@ -246,19 +277,6 @@ class JobOutput(BaseModel):
     @property
     def abstained(self) -> bool:
         return self.answer is None or not str(self.answer).strip()
-
-
-class QuoteCheck(BaseModel):
-    """Whether a job's quote is in its chunk (:func:`minions.citations.check_quote`):
-    how it was found and where (offsets in the chunk's text; approximate when fuzzy)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    verified: bool
-    method: Literal["exact", "normalized", "fuzzy", "none"]
-    score: float = 0.0
-    start: int | None = None
-    end: int | None = None
 
 
 class JobRecord(BaseModel):

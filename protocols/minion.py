@@ -12,12 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from minions.citations import locate_quote, quotes_in
 from minions.clients.base import approx_message_tokens
 from minions.errors import ContextWindowExceeded
 from minions.protocol import BASIC, Protocol, ProtocolConfig
 from minions.protocols.prompts import render
 from minions.run import Run, render_documents, render_metadata
-from minions.types import Message
+from minions.types import Message, QuotedPassage
 
 
 class MinionConfig(ProtocolConfig):
@@ -94,6 +95,7 @@ class Minion(Protocol[MinionConfig]):
             if turn.decision == "answer" or final:
                 round_.decision = "final"
                 run.answer = turn.message.strip()
+                _cite(run)
                 return
             round_.decision = "ask"
             local_history.append(Message.user(turn.message))
@@ -106,12 +108,46 @@ class Minion(Protocol[MinionConfig]):
                 temperature=0.0,
             )
             local_history.append(Message.assistant(reply.text))
+            quotes = [locate_quote(q, run.documents) for q in quotes_in(reply.text)]
+            round_.turns[-1].quotes = quotes
             last_question = index == config.max_rounds
             instruction = render(
                 "minion_remote_final" if last_question else "minion_remote_continue"
             )
             remote_history.append(
                 Message.user(
-                    render("minion_remote_reply", reply=reply.text, instruction=instruction)
+                    render(
+                        "minion_remote_reply",
+                        reply=reply.text,
+                        checks=_quote_checks(quotes),
+                        instruction=instruction,
+                    )
                 )
             )
+
+
+def _quote_checks(quotes: list[QuotedPassage]) -> str:
+    """What the remote is told of a reply's quotes: found where, or not found."""
+    if not quotes:
+        lines = [render("minion_quote_none")]
+    else:
+        lines = [
+            render("minion_quote_found", quote=q.text, doc=q.doc, page=q.page)
+            if q.verified
+            else render("minion_quote_missing", quote=q.text)
+            for q in quotes
+        ]
+    return render("minion_quote_checks", lines="\n" + "\n".join(lines))
+
+
+def _cite(run: Run) -> None:
+    """The run's citations: every verified quote of the local replies, with its
+    document and page; a note when the local model replied but none verified."""
+    turns = [t for r in run.rounds for t in r.turns if t.role == "local" and t.error is None]
+    verified = [q for t in turns for q in t.quotes if q.verified]
+    run.citations = list(dict.fromkeys(f'{q.doc}, p. {q.page}: "{q.text}"' for q in verified))
+    if turns and not verified:
+        run.note(
+            "None of the passages the local model quoted were found in the documents: "
+            "the answer rests on unverified replies."
+        )

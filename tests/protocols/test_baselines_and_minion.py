@@ -10,6 +10,7 @@ from minions.events import JsonlLog, Recorder
 from minions.protocol import available, describe_options, get_protocol
 from minions.protocols.direct import LocalOnly, RemoteOnly
 from minions.protocols.minion import Minion
+from minions.types import Result
 
 from .helpers import REPORT, remote_script, total_usage
 
@@ -97,6 +98,50 @@ async def test_minion_asks_then_answers():
     assert result.usage["remote"] == total_usage(remote)
     assert result.usage["local"] == total_usage(local)
     assert len(recorder.of("remote_call")) == 2 and len(recorder.of("local_call")) == 1
+
+
+async def test_minions_local_quotes_are_checked_and_only_verified_ones_are_cited():
+    """The local model's quoted passages are checked against the documents: the remote
+    is told which were found where, and only those become the Result's citations."""
+    remote = remote_script(
+        minion=[
+            {"decision": "ask", "message": "What was total revenue in 2023?"},
+            {"decision": "ask", "message": "And net income?"},
+            {"decision": "answer", "message": "$4.2 billion"},
+        ]
+    )
+    local = ScriptedClient(
+        "local",
+        replies=[
+            'Page 3: "Total revenue was $4.2 billion in 2023". So $4.2 billion.',
+            'It says "Net income was $410 million." (page 3).',  # a changed figure
+        ],
+        local=True,
+    )
+    result = await Minion().run(TASK, [REPORT], local=local, remote=remote)
+    first, second = (r.turns[1] for r in result.rounds[:2])
+    assert [(q.doc, q.page, q.verified) for q in first.quotes] == [("acme-2023", 3, True)]
+    assert [q.verified for q in second.quotes] == [False]
+    told = remote.calls[1].messages[-1].content
+    assert '"Total revenue was $4.2 billion in 2023": found in acme-2023, page 3' in told
+    assert "NOT found in the documents" in remote.calls[2].messages[-1].content
+    assert result.citations == ['acme-2023, p. 3: "Total revenue was $4.2 billion in 2023"']
+    assert result.notes == []
+    assert Result.from_json(result.to_json()).rounds[0].turns[1].quotes == first.quotes
+
+
+async def test_a_minion_answer_without_a_verified_quote_says_so():
+    remote = remote_script(
+        minion=[
+            {"decision": "ask", "message": "What was total revenue in 2023?"},
+            {"decision": "answer", "message": "$5 billion"},
+        ]
+    )
+    local = ScriptedClient("local", replies=["About $5 billion, I think."], local=True)
+    result = await Minion().run(TASK, [REPORT], local=local, remote=remote)
+    assert "quotes no passage" in remote.calls[1].messages[-1].content
+    assert result.citations == []
+    assert any("unverified replies" in note for note in result.notes)
 
 
 async def test_minion_final_round_forces_an_answer():
