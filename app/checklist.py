@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import streamlit as st
 
@@ -19,6 +19,8 @@ from minions.errors import MinionsError, one_line
 READY_ICON = ":material/check_circle:"
 NOT_READY_ICON = ":material/error:"
 T = TypeVar("T")
+#: what the first step picked: the demo's documents, or a batch's
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,10 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Setup:
+class Setup(Generic[P]):
     """What the checklist picked, and whether each step is ready."""
 
-    picked: inputs.Picked
+    picked: P
     local: ModelChoice
     remote: ModelChoice
     steps: tuple[Step, ...]
@@ -102,11 +104,17 @@ def _step(
     return picked, Step(number, name, state)
 
 
-def render_checklist() -> Setup:
-    """The three steps side by side (stacked on a narrow screen)."""
+def render_checklist() -> Setup[inputs.Picked]:
+    """The demo's three steps side by side (stacked on a narrow screen)."""
+    return render_steps("Document", inputs.pick_documents, document_status)
+
+
+def render_steps(name: str, pick: Callable[[], P], status: Callable[[P], Status]) -> Setup[P]:
+    """The three steps side by side: ``name`` (the documents, from ``pick``, ready by
+    ``status``), then the local and the remote model."""
     columns = st.columns(3, border=True)
     with columns[0]:
-        picked, document = _step(1, "Document", "document", inputs.pick_documents, document_status)
+        picked, document = _step(1, name, "document", pick, status)
     with columns[1]:
         local, local_step = _step(2, "Local model", "local", choices.pick_local, ModelChoice.status)
     with columns[2]:

@@ -106,12 +106,14 @@ def _from_example(examples: list[Example]) -> Picked:
     return Picked([load_document(example.document)], f"question.{example.id}", example.question)
 
 
-def _from_uploads() -> Picked:
+def uploaded_documents(key: str) -> list[Document]:
+    """A file uploader for several documents, and those that load (each file that does
+    not is a message)."""
     files = st.file_uploader(
         f"Documents ({SUPPORTED_TYPES})",
         type=UPLOAD_TYPES,
         accept_multiple_files=True,
-        key="uploads",
+        key=key,
     )
     documents = []
     for file in files or []:
@@ -119,7 +121,11 @@ def _from_uploads() -> Picked:
             documents.append(load_upload(file.name, file.getvalue()))
         except DocumentError as exc:
             st.error(f"Cannot use {file.name}: {exc}")
-    return Picked(documents, "question.upload")
+    return documents
+
+
+def _from_uploads() -> Picked:
+    return Picked(uploaded_documents("uploads"), "question.upload")
 
 
 def _from_paste() -> Picked:

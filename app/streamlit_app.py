@@ -1,7 +1,9 @@
 """The minions demo: get the document and the two models ready, ask a question, watch
 the local and remote models collaborate, and see the answer with what it cost.
 
-Run it with ``minions app`` or ``streamlit run app/streamlit_app.py``. The page leads
+Run it with ``minions app`` or ``streamlit run app/streamlit_app.py``. This script is
+the app's entry point: its navigation offers this page (Ask) and the batch page
+(:mod:`minions.app.batch_page`: many documents x questions, a row each). The page leads
 with the setup checklist (:mod:`minions.app.checklist`); Run waits until the document
 and both models are ready. A run goes on in a background thread
 (:class:`minions.app.runner.RunHandle`); a fragment polls it twice a second for the
@@ -15,9 +17,8 @@ import importlib.util
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 if __package__ in (None, "") and importlib.util.find_spec("minions") is None:
     # `streamlit run app/streamlit_app.py` from a checkout that is not installed: the
@@ -28,85 +29,25 @@ import streamlit as st
 
 from minions.api import ask_async
 from minions.app import checklist, history, inputs, views
+from minions.app.common import POLL_S, Settings, guarded, make_clients, run_button, sidebar
 from minions.app.history import SavedRun
-from minions.app.options import render_options
 from minions.app.runner import RunHandle, RunInfo
 from minions.documents import Document
-from minions.errors import MinionsError, one_line
-from minions.protocol import available, get_protocol, make_config
 
 logger = logging.getLogger(__name__)
 
-POLL_S = 0.5
-DEFAULT_PROTOCOL = "minions"
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The sidebar's choices."""
-
-    protocol: str
-    options: dict[str, Any]
-    options_error: str | None
-    price_as: str | None
-
-
-def guarded(what: str, action: Callable[[], T]) -> T | None:
-    """``action()``, with any failure shown as a message instead of a traceback."""
-    try:
-        return action()
-    except MinionsError as exc:
-        st.error(views.md(f"{what} failed: {one_line(str(exc))}"))
-    except Exception:
-        logger.exception("%s failed", what)
-        st.error(
-            f"{what} failed on an unexpected problem. The app's log has the details; try "
-            "again, and report it if it happens again."
-        )
-    return None
-
-
-def sidebar(default_price_as: str | None) -> Settings:
-    """How the models work together: the protocol, its options and the pricing."""
-    with st.sidebar:
-        st.header("How the models work together")
-        names = available()
-        if not names:
-            st.error("No protocols are registered: install minions with `pip install -e .`.")
-            st.stop()
-        protocol = st.selectbox(
-            "Protocol", names, index=names.index(DEFAULT_PROTOCOL) if DEFAULT_PROTOCOL in names
-            else 0, key="protocol", help="See `minions protocols` for what each one does.",
-        )  # fmt: skip
-        cls = get_protocol(protocol)
-        st.caption(cls.summary)
-        options = render_options(cls.Config, key_prefix=f"opt.{protocol}")
-        options_error = None
-        try:
-            make_config(cls.Config, options, protocol)
-        except MinionsError as exc:
-            options_error = one_line(str(exc))
-            st.error(views.md(options_error))
-        with st.expander("Pricing"):
-            typed = st.text_input(
-                "Price remote usage as",
-                key="price_as",
-                placeholder=default_price_as or "the remote model's own prices",
-                help="The provider:model whose prices the remote's tokens are billed at, e.g. "
-                "openai:gpt-4o; blank for the remote's own. A remote on this machine costs "
-                "$0, so it is priced as a cloud model to show what it would cost.",
-            ).strip()
-    return Settings(protocol, options, options_error, typed or default_price_as)
+#: the batch page (:mod:`minions.app.batch_page`), run by the navigation as a script
+BATCH_PAGE = Path(__file__).resolve().with_name("batch_page.py")
 
 
 def start_run(
-    settings: Settings, setup: checklist.Setup, documents: list[Document], question: str
+    settings: Settings,
+    setup: checklist.Setup[inputs.Picked],
+    documents: list[Document],
+    question: str,
 ) -> None:
     """Make the clients and start the run in the background."""
-    clients = guarded(
-        "Setting up the models", lambda: (setup.local.make_client(), setup.remote.make_client())
-    )
+    clients = make_clients(setup)
     if clients is None:
         return
     local, remote = clients
@@ -199,8 +140,8 @@ def show_runs() -> None:
     st.button("Clear history", on_click=_clear_history, key="clear_history")
 
 
-def main() -> None:
-    st.set_page_config(page_title="minions", page_icon="🍌", layout="wide")
+def ask_page() -> None:
+    """The demo: one question about the documents, run and compared with past runs."""
     if "runs" not in st.session_state:
         st.session_state.runs = history.load()
     st.session_state.setdefault("events", {})
@@ -209,9 +150,13 @@ def main() -> None:
     guarded("Drawing the page", page)
 
 
-def _and(items: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+def main() -> None:
+    st.set_page_config(page_title="minions", page_icon="🍌", layout="wide")
+    pages = [
+        st.Page(ask_page, title="Ask", icon=":material/chat:", url_path="ask", default=True),
+        st.Page(BATCH_PAGE, title="Batch", icon=":material/table_rows:", url_path="batch"),
+    ]
+    st.navigation(pages).run()
 
 
 def page() -> None:
@@ -230,15 +175,8 @@ def page() -> None:
     if settings.options_error:
         waiting.append("fix the protocol's options in the sidebar")
     running = st.session_state.active is not None
-    reason = f"Run waits until you {_and(waiting)}." if waiting else ""
-    if running:
-        reason = reason or "A run is going on: wait for it or stop it."
-    clicked = st.button(
-        "Run", type="primary", disabled=bool(reason), key="run", help=reason or None
-    )
-    if reason:
-        st.caption(reason)
-    if clicked and not reason:
+    busy = "A run is going on: wait for it or stop it." if running else None
+    if run_button(waiting, busy, key="run"):
         start_run(settings, setup, setup.picked.documents, question)
     if running:
         live_view()
