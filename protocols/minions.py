@@ -38,6 +38,7 @@ from minions.errors import (
 from minions.events import JobDone, JobsPlanned, PlannedJob, RoundFinished
 from minions.limits import Limits
 from minions.protocol import BASIC, Protocol, ProtocolConfig
+from minions.protocols.constraints import constraints_of, missing_terms
 from minions.protocols.prompts import render
 from minions.retrieval import rank_chunks
 from minions.run import Run, failed_usage, render_metadata
@@ -228,6 +229,7 @@ class _Rounds:
         self.chunks = self._make_chunks()
         self.scratchpad = ""
         self.feedback = ""
+        self.constraints = constraints_of(run.task)
         self.next_job_id = 0
         self.job_chunks: dict[int, Chunk] = {}
 
@@ -521,6 +523,7 @@ class _Rounds:
                     text=m.chunk.text,
                     task=m.task,
                     advice=f"Advice: {m.advice}" if m.advice else "",
+                    terms=_terms(missing_terms(m.task, self.constraints)),
                 )
             ),
         ]
@@ -740,6 +743,13 @@ def _round_summary(round_: Round) -> str:
     return (
         f"Round {round_.index}: tasks {'; '.join(tasks) or '(none)'}; "
         f"{answered} of {len(round_.jobs)} jobs found an answer."
+    )
+
+
+def _terms(missing: list[str]) -> str:
+    """The job prompt's line of the question's terms its task left out."""
+    return (
+        render("minions_job_terms", terms="\n".join(f"- {t}" for t in missing)) if missing else ""
     )
 
 

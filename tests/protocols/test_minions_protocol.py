@@ -164,6 +164,49 @@ async def test_json_plan_runs_every_task_on_every_chunk():
     assert "Advice: income statement" in prompt
 
 
+@pytest.mark.parametrize("plan", ["json", "code"])
+async def test_a_job_keeps_the_options_date_and_unit_its_task_left_out(plan):
+    """The remote's task dropped what the question constrains; every job still states
+    it, however the remote planned."""
+    question = (
+        "Which figure did Acme report for 2023 revenue, in USD millions?\n\n"
+        "Options:\nA. 3,900\nB. 4,200\nC. 310\n\nExactly one option is correct."
+    )
+    dropped = "What was total revenue?"
+    code = CODE_ALL_CHUNKS.replace("What was the total revenue in 2023?", dropped)
+    remote = remote_script(
+        plan={"tasks": [{"task": dropped, "advice": ""}]} if plan == "json" else None,
+        code=[code] if plan == "code" else [],
+        final={"answer": "B. 4,200"},
+    )
+    local = local_client()
+    await MinionS(plan=plan, max_rounds=1).run(
+        question, [REPORT], local=local, remote=remote, price_as="openai:gpt-4o"
+    )
+    prompt = local.calls[0].messages[-1].content
+    task_part = prompt.split("Task: ", 1)[1]
+    assert task_part.startswith(dropped)
+    assert "A. 3,900\nB. 4,200\nC. 310" in task_part
+    assert "the year asked about: 2023" in task_part
+    assert "the unit asked for: USD millions" in task_part
+
+
+async def test_a_task_that_keeps_the_constraints_is_not_told_them_again():
+    remote = remote_script(
+        plan={"tasks": [{"task": "What was total revenue in 2023, in USD millions?"}]},
+        final={"answer": "4,200"},
+    )
+    local = local_client()
+    await MinionS(plan="json", max_rounds=1).run(
+        "What was total revenue in 2023, in USD millions?",
+        [REPORT],
+        local=local,
+        remote=remote,
+        price_as="openai:gpt-4o",
+    )
+    assert "Keep to what the question" not in local.calls[0].messages[-1].content
+
+
 async def test_retrieval_top_k_reads_only_the_best_chunks():
     remote = remote_script(
         plan={"tasks": [{"task": "What was the total revenue?", "advice": ""}]},
@@ -296,7 +339,9 @@ def test_local_prompt_is_chunk_first():
     # guard for the prompt-cache ordering of the template itself
     from minions.protocols.prompts import render
 
-    text = render("minions_job", doc="d", pages="p. 1", text="CHUNK", task="TASK", advice="")
+    text = render(
+        "minions_job", doc="d", pages="p. 1", text="CHUNK", task="TASK", terms="", advice=""
+    )
     assert text.index("CHUNK") < text.index("TASK")
     assert isinstance(Message.user(text), Message)
 
