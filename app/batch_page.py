@@ -31,7 +31,7 @@ from minions.batch_inputs import BatchDocument, collect_documents
 from minions.batch_rows import BatchRow
 from minions.documents import Document
 from minions.errors import MinionsError, one_line
-from minions.formatting import usd
+from minions.formatting import duration, usd
 from minions.rowstore import RESULTS
 
 #: the session's batch: running, or the last one that ended
@@ -159,12 +159,6 @@ def render_rows(rows: Sequence[BatchRow]) -> None:
     st.dataframe(row_table(rows), hide_index=True, width="stretch", placeholder=views.NONE)
 
 
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return views.NONE
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
 def render_progress(progress: BatchProgress | None) -> None:
     """Rows done of all, rows/min, the ETA, and remote dollars against remote-only."""
     if progress is None:
@@ -177,7 +171,7 @@ def render_progress(progress: BatchProgress | None) -> None:
     rate = progress.rows_per_min
     columns = st.columns(4)
     columns[0].metric("Rows/min", f"{rate:.1f}" if rate else views.NONE)
-    columns[1].metric("ETA", _eta(progress.eta_s))
+    columns[1].metric("ETA", duration(progress.eta_s))
     render_costs(progress, columns[2], columns[3])
     notes = [f"{progress.in_flight} in flight"] if progress.in_flight else []
     notes += [f"{progress.errors} ended in an error"] if progress.errors else []

@@ -393,7 +393,8 @@ def render_cost(run: SavedRun) -> None:
     t = result.timings
     st.caption(f"Time: {t.total_s:.1f} s in all")
     split = pd.DataFrame(
-        {"seconds": [t.local_s, t.remote_s, t.overhead_s]}, index=["local", "remote", "overhead"]
+        {"seconds": [t.local_s, t.remote_s, t.sandbox_s, t.overhead_s]},
+        index=["local", "remote", "sandbox", "overhead"],
     )
     st.bar_chart(split, horizontal=True, sort=False, height=160, x_label="seconds")
 

@@ -25,8 +25,9 @@ from minions.cli_options import (
 )
 from minions.console import fail
 from minions.errors import ConfigurationError, MinionsError
+from minions.formatting import duration
+from minions.formatting import usd as format_usd
 from minions.limits import Limits
-from minions.pricing import format_usd
 
 if TYPE_CHECKING:
     from rich.progress import Task
@@ -44,14 +45,6 @@ def _rows(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 class _Totals(ProgressColumn):
     """rows/min, ETA and dollars, read from the batch's progress at every refresh."""
 
@@ -66,7 +59,7 @@ class _Totals(ProgressColumn):
         rate = p.rows_per_min
         parts = [
             f"{rate:.1f} rows/min" if rate else "-- rows/min",
-            f"ETA {_duration(p.eta_s)}",
+            f"ETA {duration(p.eta_s)}",
             f"remote {format_usd(p.remote_usd)} vs remote-only {format_usd(p.remote_only_usd)}",
         ]
         if p.in_flight:
@@ -300,7 +293,7 @@ def _print_summary(result: BatchResult) -> None:
         ("cost ratio", f"{ratio:,.2f}x (remote-only $ / remote $)" if ratio else "n/a"),
         (
             "time",
-            f"{_duration(p.elapsed_s)}"
+            f"{duration(p.elapsed_s)}"
             + (f", {p.rows_per_min:.2f} rows/min" if p.rows_per_min else ""),
         ),
         ("results", str(result.out / "results.jsonl")),

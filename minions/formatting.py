@@ -1,4 +1,4 @@
-"""How money and ratios read, wherever they are shown: the CLI, the app, the eval reports.
+"""How money, ratios and durations read, wherever shown: the CLI, the app, the eval reports.
 
 One place decides how a dollar amount is written (``$0.0040``), how a cost ratio reads
 ("11.2x cheaper", "4.7x more expensive"), and what a run's cost says in each state
@@ -19,6 +19,7 @@ __all__ = [
     "NOT_AVAILABLE",
     "CostSummary",
     "cost_summary",
+    "duration",
     "percent",
     "savings",
     "times",
@@ -52,6 +53,17 @@ def usd(value: float | None) -> str:
         return f"{sign}${value:.4f}"
     decimals = 1 - math.floor(math.log10(value))
     return f"{sign}${value:.{decimals}f}"
+
+
+def duration(seconds: float | None) -> str:
+    """Wall time as a clock reads it: ``4:05``, ``1:02:03``; "n/a" when unknown (an
+    ETA before the first row)."""
+    seconds = _finite(seconds)
+    if seconds is None:
+        return NOT_AVAILABLE
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def times(value: float | None, digits: int = 2) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minions.formatting import cost_summary, percent, savings, times, usd
+from minions.formatting import cost_summary, duration, percent, savings, times, usd
 from minions.types import Cost
 
 
@@ -79,3 +79,11 @@ def test_cost_summary_in_every_state(status, cost, spent, state, headline, ratio
 def test_cost_summary_of_many_documents():
     many = cost_summary("answered", Cost(remote_usd=0.004, remote_only_usd=0.04), documents=3)
     assert many.headline == "90% cheaper than sending the whole documents: $0.0040 vs $0.0400"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "n/a"), (float("nan"), "n/a"), (0, "0:00"), (65.9, "1:05"), (3723, "1:02:03")],
+)
+def test_duration_reads_as_a_clock(seconds, text):
+    assert duration(seconds) == text
