@@ -13,7 +13,7 @@ import json
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -470,6 +470,46 @@ def demo(
     show(result, expected=example["answer"], details=verbose(ctx))
     if result.status != "answered":
         raise typer.Exit(1)
+
+
+# --- minions show --------------------------------------------------------------------
+
+
+@app.command(
+    "show",
+    epilog=examples(
+        'minions ask 10k.pdf -q "Capex?" --json > run.json && minions show run.json',
+        "minions show runs/fb/traces/minions/ID.json --jobs answered",
+        "minions show run.json --prompts        # what each call was sent too",
+    ),
+)
+def show_run(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="a Result saved as JSON, or an eval trace")
+    ],
+    jobs: Annotated[
+        Literal["all", "answered"],
+        typer.Option(metavar="all|answered", help="Which local jobs to list."),
+    ] = "all",
+    prompts: Annotated[
+        bool, typer.Option("--prompts", help="Show what each model call was sent too.")
+    ] = False,
+) -> None:
+    """Show a saved run: why its answer is what it is.
+
+    Each round in order: the remote's calls, the code it wrote or its JSON plan, the
+    tasks, every local job with its chunk's pages, output, quote check (✓ found in
+    the chunk, ✗ not found, — not checked) and tokens, the remote's replies and the
+    notes; then the answer with its citations, cost and time. FILE comes from
+    `minions ask ... --json > run.json` or `minions eval --traces`.
+    """
+    from minions.show import read_result, render
+
+    try:
+        result = read_result(file)
+    except MinionsError as exc:
+        fail(str(exc))
+    console.print(render(result, jobs=jobs, prompts=prompts))
 
 
 def _register_commands() -> None:
