@@ -70,7 +70,7 @@ def claim_folder(out: Path, settings: BaseModel) -> None:
     if not path.exists():
         if (out / RESULTS).exists():
             raise ConfigurationError(
-                f"{out} holds {RESULTS} but no {RUN_INFO}; choose another --out"
+                f"{out} holds {RESULTS} but no {RUN_INFO}; choose another output folder"
             )
         from minions import __version__
 
@@ -88,7 +88,7 @@ def claim_folder(out: Path, settings: BaseModel) -> None:
         changed = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in new if old[k] != new[k])
         raise ConfigurationError(
             f"{out} holds a run with other settings ({changed}). Rerun with the settings in "
-            f"{path} to resume it, or choose another --out for a new run."
+            f"{path} to resume it, or choose another output folder (--out) for a new run."
         )
 
 

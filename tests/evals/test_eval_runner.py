@@ -295,7 +295,7 @@ async def test_other_settings_into_the_same_folder_are_an_error(tmp_path: Path) 
     message = str(caught.value)
     assert "other settings" in message
     assert "context: 'texts:2' -> 'texts:3'" in message and "limit: 5 -> 6" in message
-    assert "another --out" in message
+    assert "another output folder (--out)" in message
 
 
 async def test_bad_protocols_and_options_fail_before_any_work(tmp_path: Path) -> None:
