@@ -40,6 +40,7 @@ from minions.limits import Limits
 from minions.protocol import BASIC, Protocol, ProtocolConfig
 from minions.protocols.constraints import constraints_of, missing_terms
 from minions.protocols.prompts import render
+from minions.protocols.votes import agreement, tally
 from minions.retrieval import rank_chunks
 from minions.run import Run, failed_usage, render_metadata
 from minions.types import ChunkRef, JobOutput, JobRecord, Message, Round
@@ -710,29 +711,45 @@ def _validate_manifests(value: object, chunks: list[Chunk]) -> list[Manifest]:
 
 
 def _render_outputs(round_: Round) -> str:
+    """The round's outputs for the remote, task by task: its distinct answers as votes
+    (:func:`~minions.protocols.votes.tally`), verified first, with their pages, and the
+    quote and explanation of the best job behind each."""
     by_task: dict[int, list[JobRecord]] = {}
     for job in round_.jobs:
         by_task.setdefault(job.task_id, []).append(job)
     sections = []
     for task_id, jobs in by_task.items():
-        answered = [j for j in jobs if not j.abstained]
+        votes = tally(jobs)
+        answered = sum(v.votes for v in votes)
         failed = sum(1 for j in jobs if j.error)
+        share = agreement(votes)
         lines = [
-            f"Task {task_id}: {jobs[0].task}",
-            f"({len(jobs)} jobs: {len(answered)} answered, "
-            f"{len(jobs) - len(answered) - failed} found nothing, {failed} failed)",
-        ]
-        for j in sorted(answered, key=lambda job: not job.verified):  # verified first
-            assert j.output is not None
-            sample = f", sample {j.sample + 1}" if j.sample else ""
-            mark = "quote verified" if j.verified else "quote NOT found in the text"
-            lines.append(
-                f"- [{j.chunk.doc}, {j.chunk.pages}{sample}] answer: {j.output.answer} ({mark})"
+            render(
+                "minions_output_task",
+                task_id=task_id,
+                task=jobs[0].task,
+                jobs=len(jobs),
+                answered=answered,
+                nothing=len(jobs) - answered - failed,
+                failed=failed,
+                agreement=f"{share:.0%}" if share is not None else "none",
             )
-            if j.output.explanation:
-                lines.append(f"  explanation: {j.output.explanation}")
-            if j.output.citation:
-                lines.append(f"  citation: {j.output.citation}")
+        ]
+        for vote in votes:
+            best = max(vote.jobs, key=lambda j: j.verified)
+            assert best.output is not None
+            lines.append(
+                render(
+                    "minions_output_vote",
+                    answer=vote.answer,
+                    votes=f"{vote.votes} vote{'s' if vote.votes > 1 else ''}",
+                    verified=vote.verified,
+                    mark="quote verified" if best.verified else "quote NOT found in the text",
+                    pages="; ".join(vote.pages),
+                    citation=best.output.citation or "(none)",
+                    explanation=best.output.explanation or "(none)",
+                )
+            )
         sections.append("\n".join(lines))
     return "\n\n".join(sections) or "(no jobs ran)"
 

@@ -262,7 +262,12 @@ async def test_samples_run_at_temperature_and_are_all_kept():
     assert temps == {0.7}
     assert seeds == [0, 1, 2]
     synthesis_prompt = remote.calls[-1].messages[-1].content
-    assert synthesis_prompt.count("answer: $4.2 billion") == 3
+    # three samples agreeing are one answer with three votes
+    assert synthesis_prompt.count("answer: $4.2 billion") == 1
+    assert "answer: $4.2 billion -- 3 votes, 3 with a verified quote, from acme-2023, p. 3" in (
+        synthesis_prompt
+    )
+    assert "the most given answer has 100% of the answers" in synthesis_prompt
 
 
 async def test_budget_exhaustion_ends_with_a_partial_result():
@@ -511,7 +516,10 @@ async def test_quotes_are_checked_and_the_remote_sees_the_mark():
     real = next(j for j in result.jobs if j.verified)
     assert real.quote is not None and real.quote.method == "exact"
     prompt = remote.calls[-1].messages[-1].content
-    assert prompt.index("$4.2 billion (quote verified)") < prompt.index("NOT found in the text")
+    assert prompt.index("answer: $4.2 billion -- 1 vote, 1 with a verified quote") < prompt.index(
+        "answer: $9.9B -- 1 vote, 0 with a verified quote"
+    )
+    assert "best quote (quote NOT found in the text): Revenue was $9.9 billion" in prompt
     assert result.citations == [
         'acme-2023, p. 3: "Total revenue was $4.2 billion in 2023"',
         "acme-2023, p. 4 (quote not verified)",
