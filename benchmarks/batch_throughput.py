@@ -1,14 +1,17 @@
 """Batch throughput: rows/min, local tokens/s and the framework's own share of the time,
 for the local engine and the Ray engine on the same machine.
 
-    python benchmarks/batch_throughput.py [--docs 10] [--engines local,ray]
+    python benchmarks/batch_throughput.py [--docs 10] [--questions 1] [--engines local,ray]
 
 10 FinanceBench 10-Ks (the first in the shared data's documents.jsonl.gz) cut to their
-first 8 pages, 2 questions each, MinionS with ``retrieval_top_k=4`` (four chunks read
-per question) and the code plan (the remote's ``prepare_jobs`` runs in the sandbox),
-local ``llamacpp:smollm2-135m``, a scripted remote (a fixed ``prepare_jobs`` that asks
-the question of every retrieved chunk, then a fixed answer), the response cache off.
-Each engine writes to a folder of its own under a temporary directory.
+first 8 pages, one question each (``--questions 2`` adds a second), MinionS with
+``retrieval_top_k=4`` (four chunks read per question) and the code plan (the remote's
+``prepare_jobs`` runs in the sandbox), local ``llamacpp:smollm2-135m`` with
+``local_max_tokens=64`` (the 135M model often writes until the cap, and a job cut off is
+asked again: at the default 384 a row took 219 s here, mostly writing), a scripted
+remote (a fixed ``prepare_jobs`` that asks the question of every retrieved chunk, then a
+fixed answer), the response cache off. Each engine writes to a folder of its own under
+a temporary directory.
 
 Framework overhead is the batch's wall time not spent inside model calls or the
 sandbox: ``wall - sum over rows of (local_s + remote_s + sandbox_s)``, as a share of
@@ -41,7 +44,12 @@ QUESTIONS = [
     "What is the end date of the fiscal year this annual report covers?",
     "In which state is the company incorporated?",
 ]
-OPTIONS: dict[str, Any] = {"retrieval_top_k": 4, "max_rounds": 1, "num_tasks_per_round": 1}
+OPTIONS: dict[str, Any] = {
+    "retrieval_top_k": 4,
+    "max_rounds": 1,
+    "num_tasks_per_round": 1,
+    "local_max_tokens": 64,
+}
 CODE = """```python
 def prepare_jobs(chunks, previous_jobs):
     task = {task!r}
@@ -71,14 +79,14 @@ def documents(count: int) -> list[Any]:
     return found
 
 
-def run_engine(engine: str, docs: list[Any], out: Path) -> dict[str, Any]:
+def run_engine(engine: str, docs: list[Any], questions: list[str], out: Path) -> dict[str, Any]:
     import minions
     from minions.batch import ClientSpec
 
     started = time.perf_counter()
     result = minions.batch(
         docs,
-        QUESTIONS,
+        questions,
         out=out,
         protocol="minions",
         local=LOCAL,
@@ -132,14 +140,16 @@ def show(f: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=10)
+    parser.add_argument("--questions", type=int, default=1, choices=[1, 2])
     parser.add_argument("--engines", default="local,ray")
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"needs the shared FinanceBench data at {DATA}")
     os.environ["MINIONS_RESPONSE_CACHE"] = "off"  # every call is made, in every worker
     docs = documents(args.docs)
+    questions = QUESTIONS[: args.questions]
     print(
-        f"{len(docs)} FinanceBench documents, pages 1-{PAGES}, x {len(QUESTIONS)} questions; "
+        f"{len(docs)} FinanceBench documents, pages 1-{PAGES}, x {len(questions)} questions; "
         f"MinionS {OPTIONS}, code plan, local {LOCAL}, scripted remote, no response cache"
     )
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start")
@@ -152,7 +162,7 @@ def main() -> None:
                 ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
                 print(f"ray: a local cluster started in {time.perf_counter() - started:.1f} s")
             try:
-                show(run_engine(engine, docs, Path(folder) / engine))
+                show(run_engine(engine, docs, questions, Path(folder) / engine))
             finally:
                 if engine == "ray":
                     ray.shutdown()
