@@ -123,10 +123,18 @@ class LiveProgress:
 def _calls(usage: Usage) -> str:
     """``12 calls``, or ``12 calls (17 requests)`` when some were retried, and how many
     the response cache answered (``12 calls, 5 from the cache``)."""
-    retried = f" ({usage.requests} requests)" if usage.retries else ""
+    retried = f" ({_count(usage.requests, 'request')})" if usage.retries else ""
     hits = f", {usage.cache_hits} from the cache" if usage.cache_hits else ""
-    return f"{usage.calls} calls{retried}{hits}"
+    return f"{_count(usage.calls, 'call')}{retried}{hits}"
 
+
+def _count(n: int, thing: str) -> str:
+    """``1 call``, ``2 calls``, ``1,200 calls``."""
+    return f"{n:,} {thing}{'s' * (n != 1)}"
+
+
+#: how many of a run's citations the summary lists (then "and N more")
+CITATIONS_SHOWN = 8
 
 #: the colour of a run's cost line, by :attr:`minions.formatting.CostSummary.state`
 _COST_STYLE = {
@@ -170,9 +178,11 @@ def summary(result: Result, *, expected: str | None = None) -> Group:
         label = "budget reached" if result.status == "budget_exceeded" else "error"
         parts.append(f"[{style}]{label}:[/] {escape(one_line(result.error or ''))}")
     if result.citations:
-        parts.append(
-            "[bold]citations[/bold]\n" + "\n".join(f"  • {escape(c)}" for c in result.citations[:8])
-        )
+        lines = [f"  • {escape(c)}" for c in result.citations[:CITATIONS_SHOWN]]
+        more = len(result.citations) - CITATIONS_SHOWN
+        if more > 0:
+            lines.append(f"  [dim]and {more} more[/dim]")
+        parts.append("[bold]citations[/bold]\n" + "\n".join(lines))
     table = Table(show_header=False, box=None, pad_edge=False)
     cost, t = result.cost, result.timings
     priced_as = f" (priced as {cost.priced_as})" if cost.priced_as != result.remote_model else ""
@@ -190,7 +200,7 @@ def summary(result: Result, *, expected: str | None = None) -> Group:
         ("remote-only", f"{costs.remote_only} (everything sent to the remote in one call)"),
     ]
     if costs.savings:
-        rows.append(("savings", costs.savings))
+        rows.append((costs.savings_label, costs.savings))
     rows.append(
         (
             "time",

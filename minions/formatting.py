@@ -114,6 +114,13 @@ class CostSummary:
     def answered(self) -> bool:
         return self.state not in ("partial", "no_answer")
 
+    @property
+    def savings_label(self) -> str:
+        """What to title the :attr:`savings` figure: "savings" only when the run cost
+        less than remote-only; "vs remote-only" when the figure reads "4.7x more
+        expensive" or "about the same"."""
+        return "savings" if self.state == "cheaper" else "vs remote-only"
+
 
 def _whole(documents: int) -> str:
     return "the whole documents" if documents > 1 else "the whole document"

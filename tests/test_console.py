@@ -1,9 +1,10 @@
 """The run summary the CLI prints."""
 
+import pytest
 from rich.console import Console
 
 from minions.console import summary
-from minions.types import Result, Usage
+from minions.types import Cost, Result, Usage
 
 
 def rendered(result: Result) -> str:
@@ -55,3 +56,41 @@ def test_a_failed_run_claims_no_savings():
     text = rendered(spent)
     assert "∞" not in text and "cheaper" not in text and "savings" not in text
     assert "$0.0021 spent, no answer" in text
+
+
+def row(text: str, label: str) -> str:
+    """The summary's table row titled ``label``."""
+    return next(line.rstrip() for line in text.splitlines() if line.startswith(f"{label} "))
+
+
+def test_one_call_is_one_call():
+    usage = {"local": Usage(calls=1), "remote": Usage(calls=1, retries=1)}
+    text = rendered(Result(protocol="minions", task="q", answer="42", usage=usage))
+    assert row(text, "local").endswith("in 1 call")
+    assert "in 1 call (2 requests) ·" in row(text, "remote")
+    assert "1 calls" not in text
+
+
+@pytest.mark.parametrize(
+    ("cost", "label", "figure"),
+    [
+        (Cost(remote_usd=0.0040, remote_only_usd=0.0447), "savings", "11.2x cheaper"),
+        (Cost(remote_usd=0.0447, remote_only_usd=0.0069), "vs remote-only", "6.5x more expensive"),
+        (Cost(remote_usd=0.0100, remote_only_usd=0.0101), "vs remote-only", "about the same"),
+    ],
+    ids=["cheaper", "pricier", "same"],
+)
+def test_only_a_cheaper_run_has_a_savings_row(cost, label, figure):
+    text = rendered(Result(protocol="minions", task="q", answer="42", cost=cost))
+    assert row(text, label).split(maxsplit=len(label.split()))[-1] == figure
+    if label != "savings":
+        assert "savings" not in text
+
+
+def test_citations_past_the_first_eight_are_counted():
+    cited = [f"doc, p. {n}" for n in range(1, 12)]
+    text = rendered(Result(protocol="minions", task="q", answer="42", citations=cited))
+    assert "• doc, p. 8" in text and "doc, p. 9" not in text
+    assert "and 3 more" in text
+    eight = rendered(Result(protocol="minions", task="q", answer="42", citations=cited[:8]))
+    assert "• doc, p. 8" in eight and "more" not in eight
