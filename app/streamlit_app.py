@@ -2,8 +2,10 @@
 the local and remote models collaborate, and see the answer with what it cost.
 
 Run it with ``minions app`` or ``streamlit run app/streamlit_app.py``. This script is
-the app's entry point: its navigation offers this page (Ask) and the batch page
-(:mod:`minions.app.batch_page`: many documents x questions, a row each). The page leads
+the app's entry point: its navigation offers this page (Ask), the batch page
+(:mod:`minions.app.batch_page`: many documents x questions, a row each) and the
+saved-run page (:mod:`minions.app.saved_run_page`: a run saved as JSON, or one of the
+history, round by round). The page leads
 with the setup checklist (:mod:`minions.app.checklist`); Run waits until the document
 and both models are ready. A run goes on in a background thread
 (:class:`minions.app.runner.RunHandle`); a fragment polls it twice a second for the
@@ -28,7 +30,7 @@ if __package__ in (None, "") and importlib.util.find_spec("minions") is None:
 import streamlit as st
 
 from minions.api import ask_async
-from minions.app import checklist, history, inputs, views
+from minions.app import checklist, history, inputs, saved_run_page, views
 from minions.app.common import POLL_S, Settings, guarded, make_clients, run_button, sidebar
 from minions.app.history import SavedRun
 from minions.app.runner import RunHandle, RunInfo
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: the batch page (:mod:`minions.app.batch_page`), run by the navigation as a script
 BATCH_PAGE = Path(__file__).resolve().with_name("batch_page.py")
+#: the saved-run page (:mod:`minions.app.saved_run_page`), likewise
+SAVED_RUN_PAGE = BATCH_PAGE.with_name("saved_run_page.py")
 
 
 def start_run(
@@ -128,6 +132,12 @@ def show_runs() -> None:
         views.render_run(
             by_number[shown], st.session_state.events.get(shown), st.session_state.documents
         )
+        if by_number[shown].result is not None and st.button(
+            "Open in the Saved run page", key=f"open.{shown}",
+            help="Every round of this run: the code or plan, each job's quote, each reply.",
+        ):  # fmt: skip
+            saved_run_page.choose_from_history(shown)
+            st.switch_page(SAVED_RUN_PAGE)
     st.subheader("Runs")
     views.render_runs(runs)
     st.caption(
@@ -155,6 +165,7 @@ def main() -> None:
     pages = [
         st.Page(ask_page, title="Ask", icon=":material/chat:", url_path="ask", default=True),
         st.Page(BATCH_PAGE, title="Batch", icon=":material/table_rows:", url_path="batch"),
+        st.Page(SAVED_RUN_PAGE, title="Saved run", icon=":material/history:", url_path="saved-run"),
     ]
     st.navigation(pages).run()
 

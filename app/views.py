@@ -155,7 +155,7 @@ def _rounds(events: list[Any]) -> list[int]:
     return sorted({e.round for e in events if isinstance(getattr(e, "round", None), int)})
 
 
-def _show_reply(reply: str) -> None:
+def show_reply(reply: str) -> None:
     """A model's reply as it wrote it: JSON folded open, anything else word for word
     (code fences and dollar signs included)."""
     try:
@@ -177,7 +177,7 @@ def _show_call(call: RemoteCall | LocalCall, expanded: bool) -> None:
         if call.error:
             st.error(md(one_line(call.error)))
         st.caption("Reply")
-        _show_reply(call.reply)
+        show_reply(call.reply)
         st.caption("Prompt")
         st.code(call.prompt, language=None, wrap_lines=True, height=PROMPT_HEIGHT)
 
@@ -327,9 +327,12 @@ def _find(quote: str | None, text: str) -> tuple[int | None, int | None]:
 
 def render_citations(result: Result, documents: Mapping[str, Document]) -> None:
     """Each quote the answer rests on, as the local model gave it, marked verified or
-    not; opening one shows the page it is on with the quote highlighted."""
+    not; opening one shows the page it is on with the quote highlighted. A run
+    without jobs (Minion) lists its citations as they were written."""
     jobs = cited_jobs(result) if result.citations else []
-    if not jobs:
+    if not jobs:  # the citations of a run without jobs (Minion's checked quotes), as text
+        if result.citations:
+            st.markdown("**Citations**\n\n" + "\n".join(f"- {md(c)}" for c in result.citations))
         return
     st.markdown("**Citations**")
     for job in jobs:

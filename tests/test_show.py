@@ -154,7 +154,16 @@ async def test_the_view_is_plain_data_for_the_app() -> None:
 # --- other protocols ---------------------------------------------------------------------
 
 
-async def test_a_minion_run_shows_the_conversation_and_its_checked_quotes(tmp_path: Path) -> None:
+#: what the local model of :func:`minion_run` says: a true quote, then a changed figure
+MINION_REPLIES = [
+    'Page 3: "Total revenue was $4.2 billion in 2023". So $4.2 billion.',
+    'It says "Net income was $410 million." (page 3).',
+]
+
+
+async def minion_run() -> Result:
+    """A Minion conversation of two questions: one reply quotes the report, the other
+    misquotes it."""
     remote = remote_script(
         minion=[
             {"decision": "ask", "message": "What was total revenue in 2023?"},
@@ -162,13 +171,12 @@ async def test_a_minion_run_shows_the_conversation_and_its_checked_quotes(tmp_pa
             {"decision": "answer", "message": "$4.2 billion"},
         ]
     )
-    replies = [
-        'Page 3: "Total revenue was $4.2 billion in 2023". So $4.2 billion.',
-        'It says "Net income was $410 million." (page 3).',  # a changed figure
-    ]
-    minion = ScriptedClient("local", replies=replies, local=True)
-    result = await Minion().run(TASK, [REPORT], local=minion, remote=remote)
-    output = shown(save(tmp_path, result))
+    minion = ScriptedClient("local", replies=list(MINION_REPLIES), local=True)
+    return await Minion().run(TASK, [REPORT], local=minion, remote=remote)
+
+
+async def test_a_minion_run_shows_the_conversation_and_its_checked_quotes(tmp_path: Path) -> None:
+    output = shown(save(tmp_path, await minion_run()))
     assert "round 1 · ask" in output and "round 3 · final" in output
     assert "remote · question · " in output and "local · answer question · " in output
     assert '"message": "And net income?"' in output
