@@ -377,7 +377,7 @@ def render_cost(run: SavedRun) -> None:
         help="what sending the whole documents to the remote in one call would cost",
     )  # fmt: skip
     columns[2].metric(
-        "Savings", costs.savings or NONE,
+        costs.savings_label.capitalize(), costs.savings or NONE,
         help="remote-only dollars over this run's; only for a run that answered",
     )  # fmt: skip
     local, remote = usage.get("local", Usage()), usage.get("remote", Usage())
