@@ -116,10 +116,10 @@ class CostSummary:
 
     @property
     def savings_label(self) -> str:
-        """What to title the :attr:`savings` figure: "savings" only when the run cost
-        less than remote-only; "vs remote-only" when the figure reads "4.7x more
-        expensive" or "about the same"."""
-        return "savings" if self.state == "cheaper" else "vs remote-only"
+        """What to title the :attr:`savings` figure: "vs remote-only" when it reads
+        "4.7x more expensive" or "about the same", else "savings" (with no figure when
+        the run saved nothing it can claim)."""
+        return "vs remote-only" if self.state in ("pricier", "same") else "savings"
 
 
 def _whole(documents: int) -> str:
