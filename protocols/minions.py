@@ -151,6 +151,7 @@ class Synthesis(BaseModel):
     explanation: str = ""
     feedback: str | None = None
     scratchpad: str | None = None
+    pages: list[int] | None = None  # what the next round should read
 
     @model_validator(mode="after")
     def _final_needs_answer(self) -> Synthesis:
@@ -230,6 +231,7 @@ class _Rounds:
         self.chunks = self._make_chunks()
         self.scratchpad = ""
         self.feedback = ""
+        self.focus: set[int] = set()  # pages the feedback asked the next round to read
         self.constraints = constraints_of(run.task)
         self.next_job_id = 0
         self.job_chunks: dict[int, Chunk] = {}
@@ -272,6 +274,7 @@ class _Rounds:
                 return
             self.scratchpad = synthesis.scratchpad or self.scratchpad
             self.feedback = synthesis.feedback or ""
+            self.focus = named_pages(self.feedback, self.chunks) | set(synthesis.pages or ())
 
     def note_unverified(self, round_: Round) -> None:
         answered = [j for j in round_.jobs if not j.abstained]
@@ -306,7 +309,7 @@ class _Rounds:
     async def plan(self, round_: Round) -> list[_Job]:
         manifests: list[Manifest] | None = None
         if self.config.plan == "code" and self.code_can_run(round_):
-            chunks = self.retrieve(self.run.task, self.chunks)
+            chunks = self.focused(round_) or self.retrieve(self.run.task, self.chunks)
             manifests = await self.plan_with_code(round_, chunks)
             if manifests is None:
                 round_.notes.append("no working code; fell back to a JSON plan for this round")
@@ -429,11 +432,24 @@ class _Rounds:
             attempts=self.config.max_json_attempts,
             max_tokens=self.config.remote_max_tokens,
         )
+        focused = self.focused(round_)
         return [
             Manifest(chunk=c, task_id=task_id, task=t.task, advice=t.advice)
             for task_id, t in enumerate(plan.tasks[: self.config.num_tasks_per_round], 1)
-            for c in self.retrieve(f"{t.task} {self.run.task}", self.chunks)
+            for c in focused or self.retrieve(f"{t.task} {self.run.task}", self.chunks)
         ]
+
+    def focused(self, round_: Round) -> list[Chunk]:
+        """The chunks on the pages the last feedback named, in place of retrieval (none
+        when it named none, or none of the documents' pages)."""
+        chunks = [c for c in self.chunks if self.focus & set(range(c.page_start, c.page_end + 1))]
+        if chunks and round_.index > 1:
+            pages = ", ".join(map(str, sorted(self.focus)))
+            note = f"reads the {len(chunks)} chunks on pages {pages}, as the feedback asked"
+            if note not in round_.notes:
+                round_.notes.append(note)
+            return chunks
+        return []
 
     def previous_jobs(self, chunks: list[Chunk]) -> list[dict[str, object]]:
         """Earlier rounds' jobs as plain data; ``chunk`` is the job's text as a piece of
@@ -761,6 +777,35 @@ def _round_summary(round_: Round) -> str:
         f"Round {round_.index}: tasks {'; '.join(tasks) or '(none)'}; "
         f"{answered} of {len(round_.jobs)} jobs found an answer."
     )
+
+
+_PAGES = re.compile(r"\b(?:pages?|pp?\.)\s*(\d+(?:\s*(?:-|\u2013|to|and|,|&)\s*\d+)*)", re.I)
+_CHUNKS = re.compile(
+    r"\bchunks?\s*(?:ids?\s*)?#?(\d+(?:\s*(?:-|\u2013|to|and|,|&)\s*#?\d+)*)", re.I
+)
+_RANGE = re.compile(r"(\d+)\s*(?:-|\u2013|to)\s*(\d+)|(\d+)")
+
+
+def _numbers(listing: str) -> set[int]:
+    """3, 5-7 and 9 -> {3, 5, 6, 7, 9} (a range of at most 50)."""
+    found: set[int] = set()
+    for low, high, one in _RANGE.findall(listing):
+        if one:
+            found.add(int(one))
+        elif 0 <= int(high) - int(low) <= 50:
+            found.update(range(int(low), int(high) + 1))
+    return found
+
+
+def named_pages(feedback: str, chunks: Sequence[Chunk]) -> set[int]:
+    """The pages a synthesis's feedback names ("page 3", "pp. 4-6", "chunks 2 and 7":
+    the pages of the chunks with that index in their document, as jobs cite them)."""
+    pages = {n for m in _PAGES.findall(feedback) for n in _numbers(m)}
+    named = {n for m in _CHUNKS.findall(feedback) for n in _numbers(m)}
+    for c in chunks:
+        if c.index in named:
+            pages.update(range(c.page_start, c.page_end + 1))
+    return pages
 
 
 def _terms(missing: list[str]) -> str:

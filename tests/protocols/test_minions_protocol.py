@@ -112,6 +112,42 @@ async def test_feedback_reaches_round_two_code():
     assert [j.job_id for j in result.jobs] == list(range(8))
 
 
+@pytest.mark.parametrize(
+    ("plan", "continuing"),
+    [
+        ("json", {"feedback": "The income statement on page 3 has it; read pages 3-4 again."}),
+        ("code", {"feedback": "Read pp. 3 and 4 again."}),
+        ("json", {"feedback": "Look closer.", "pages": [3, 4]}),
+        ("json", {"feedback": "Chunks 2 and 3 held it."}),  # the chunk index jobs cite
+    ],
+)
+async def test_feedback_naming_pages_steers_the_next_rounds_jobs(plan, continuing):
+    tasks = {"tasks": [{"task": "What was the total revenue in 2023?", "advice": ""}]}
+    remote = remote_script(
+        plan=[tasks, tasks] if plan == "json" else None,
+        code=[CODE_ALL_CHUNKS, CODE_ALL_CHUNKS] if plan == "code" else [],
+        synthesis=[{"decision": "continue", "answer": None, **continuing}],
+        final={"answer": "$4.2 billion"},
+    )
+    result, _ = await run_minions(remote, max_rounds=2, plan=plan)
+    first, second = result.rounds
+    assert [j.chunk.page_start for j in first.jobs] == [1, 2, 3, 4]
+    assert [j.chunk.page_start for j in second.jobs] == [3, 4]
+    assert "reads the 2 chunks on pages 3, 4, as the feedback asked" in second.notes
+
+
+async def test_feedback_naming_no_page_of_the_documents_leaves_the_round_as_it_was():
+    tasks = {"tasks": [{"task": "What was the total revenue in 2023?", "advice": ""}]}
+    remote = remote_script(
+        plan=[tasks, tasks],
+        synthesis=[{"decision": "continue", "answer": None, "feedback": "See page 40."}],
+        final={"answer": "$4.2 billion"},
+    )
+    result, _ = await run_minions(remote, max_rounds=2, plan="json")
+    assert [j.chunk.page_start for j in result.rounds[1].jobs] == [1, 2, 3, 4]
+    assert result.rounds[1].notes == []
+
+
 async def test_code_that_fails_goes_back_with_the_error_then_succeeds():
     broken = "```python\ndef prepare_jobs(chunks, previous_jobs):\n    return chunks[99]\n```"
     remote = remote_script(code=[broken, CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
