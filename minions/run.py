@@ -35,6 +35,7 @@ from minions.events import (
 )
 from minions.limits import Limits
 from minions.pricing import price
+from minions.privacy import Meter
 from minions.prompts import render
 from minions.tokens import approx_tokens
 from minions.types import Completion, Cost, Message, Result, Round, RunStatus, Timings, Turn, Usage
@@ -135,6 +136,8 @@ class Run:
         self.protocol = protocol
         self.task = task.strip()
         self.documents = list(documents)
+        #: what of the documents the remote calls were sent (:mod:`minions.privacy`)
+        self.exposure = Meter(self.documents)
         self.local = local
         self.remote = remote
         self.events = as_events(events)
@@ -227,6 +230,8 @@ class Run:
         client = self.local if role == "local" else self.remote
         self._check_limits(role)
         prompt = messages[-1].content if messages else ""
+        if role == "remote":  # sent, whether or not the call then succeeds
+            self.exposure.measure(messages, purpose, round.index if round is not None else 0)
         started = time.perf_counter()
         try:
             completion = await client.chat(messages, schema=schema, **options)
@@ -448,4 +453,5 @@ class Run:
             ),
             rounds=self.rounds,
             notes=self.notes,
+            privacy=self.exposure.privacy(),
         )

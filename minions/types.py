@@ -322,6 +322,30 @@ class Round(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+class CallExposure(BaseModel):
+    """What one remote call was sent of the documents (:mod:`minions.privacy`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str
+    round: int = 0
+    ngram_share: float = Field(description="of the documents' distinct word 8-grams")
+    longest_span_chars: int = Field(description="longest verbatim run of 8 words or more")
+
+
+class Privacy(BaseModel):
+    """What of the documents reached the remote in a run (:mod:`minions.privacy`):
+    the share of their word 8-grams in remote-bound text (over all calls, each
+    counted once; remote_only is about 1.0) and the longest verbatim span, per call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    document_ngrams: int = 0
+    ngram_share: float = 0.0
+    longest_span_chars: int = 0
+    calls: list[CallExposure] = Field(default_factory=list)
+
+
 class Result(BaseModel):
     """Everything a run produced; ``to_json()`` / ``from_json()`` round-trip it."""
 
@@ -342,6 +366,7 @@ class Result(BaseModel):
     timings: Timings = Field(default_factory=Timings)
     rounds: list[Round] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    privacy: Privacy = Field(default_factory=Privacy)
 
     @property
     def local_usage(self) -> Usage:
