@@ -1,7 +1,7 @@
 """The local worker alone: how well a local model does one MinionS job.
 
     python benchmarks/local_jobs.py [--pack qwen2.5-coder-0.5b] [--configs base,samples3]
-        [--finance 15] [--medical 15] [--out build/local-jobs]
+        [--finance 15] [--medical 15] [--out benchmarks/results/local-jobs]
 
 Jobs come from a **dev split** of the shared data that leaves out the 20 FinanceBench
 and 20 medical questions of the committed offline run (evals/results/offline) and the
@@ -273,7 +273,7 @@ def main() -> None:
     parser.add_argument("--configs", default="base")
     parser.add_argument("--finance", type=int, default=15, help="FinanceBench questions")
     parser.add_argument("--medical", type=int, default=15, help="medical questions")
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "local-jobs")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "local-jobs")
     args = parser.parse_args()
     if not SHARED.exists():
         raise SystemExit(f"needs the shared data at {SHARED}")

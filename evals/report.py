@@ -70,6 +70,7 @@ class GroupStats(BaseModel):
     mean_remote_tokens: float
     mean_local_tokens: float
     mean_wall_s: float
+    mean_ngram_share: float | None = None
     errors: int
     cost_ratio: float | None = None
     quality_ratio: float | None = None
@@ -152,6 +153,7 @@ def _group(dataset: str, protocol: str, rows: list[EvalRow], seed: int) -> Group
         mean_remote_tokens=sum(r.tokens("remote") for r in rows) / len(rows),
         mean_local_tokens=sum(r.tokens("local") for r in rows) / len(rows),
         mean_wall_s=sum(r.wall_s for r in rows) / len(rows),
+        mean_ngram_share=_mean(r.ngram_share for r in rows),
         errors=sum(r.status == "error" for r in rows),
         note=f"{undecided} undecided (no judge)" if undecided else "",
     )
@@ -283,6 +285,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("remote tok/query", "remote_tokens"),
     ("local tok/query", "local_tokens"),
     ("wall s/query", "wall_s"),
+    ("text sent (8-grams)", "ngram_share"),
     ("errors", "errors"),
     ("remote-only $/query (est.)", "remote_only_usd"),
     ("cost ratio vs remote_only", "cost_ratio"),
@@ -314,6 +317,7 @@ def cells(group: GroupStats) -> dict[str, str]:
         "remote_tokens": f"{group.mean_remote_tokens:,.0f}",
         "local_tokens": f"{group.mean_local_tokens:,.0f}",
         "wall_s": f"{group.mean_wall_s:.1f}",
+        "ngram_share": percent(group.mean_ngram_share),
         "errors": str(group.errors),
         "remote_only_usd": usd(group.mean_remote_only_usd),
         "cost_ratio": savings(group.cost_ratio),

@@ -106,6 +106,12 @@ class EvalRow(BaseModel):
     )
     wall_s: float
     rounds: int = 0
+    ngram_share: float | None = Field(
+        default=None, description="of the documents' word 8-grams the remote was sent"
+    )
+    longest_span_chars: int | None = Field(
+        default=None, description="the longest verbatim span of the documents it was sent"
+    )
     context: str = ""
     local_model: str
     remote_model: str
@@ -266,6 +272,8 @@ async def _run_pair(example: Example, protocol: str, ctx: _Context) -> EvalRow:
         cost_ratio=_usd_ratio(result) if result else None,
         wall_s=round(wall_s, 3),
         rounds=len(result.rounds) if result else 0,
+        ngram_share=result.privacy.ngram_share if result else None,
+        longest_span_chars=result.privacy.longest_span_chars if result else None,
         context=example.context,
         local_model=settings.local,
         remote_model=settings.remote,

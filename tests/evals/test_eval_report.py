@@ -147,6 +147,20 @@ def test_write_report_makes_markdown_and_a_png(tmp_path: Path) -> None:
     assert report.rows == len(synthetic_rows())
 
 
+def test_the_report_shows_the_share_of_the_text_each_protocol_sent(tmp_path: Path) -> None:
+    rows = [
+        row(i, p, True, 0.01).model_copy(update={"ngram_share": share})
+        for i in range(4)
+        for p, share in (("remote_only", 1.0), ("minions", 0.02 + i * 0.01))
+    ]
+    text = write_report(write_run(tmp_path / "run", rows))[1].read_text()
+    assert "text sent (8-grams)" in text
+    assert "| remote_only | 4 |" in text and "100.0%" in text
+    assert "3.5%" in text  # the mean of 2%, 3%, 4% and 5%
+    unmeasured = write_report(write_run(tmp_path / "old", [row(0, "minions", True, 0.01)]))
+    assert "| n/a |" in unmeasured[1].read_text()  # rows written before the meter
+
+
 def test_report_takes_the_last_row_of_a_pair(tmp_path: Path) -> None:
     rows = [row(0, "remote_only", False, 0.01, status="error"), row(0, "remote_only", True, 0.01)]
     report = build_report(write_run(tmp_path, rows))

@@ -125,9 +125,12 @@ async def test_a_run_writes_one_row_per_example_and_protocol(tmp_path: Path) -> 
         "scripted:remote",
         "openai:gpt-4o",
     )
+    # the leakage meter: remote_only sends the whole context, local_only nothing
+    assert first.ngram_share == pytest.approx(1.0) and first.longest_span_chars
     local_row = rows[1]
     assert local_row.remote_usd == 0 and local_row.cost_ratio is None
     assert local_row.usage["local"].input_tokens > 0
+    assert local_row.ngram_share == 0 and local_row.longest_span_chars == 0
     info = json.loads((tmp_path / RUN_INFO).read_text())
     assert EvalSettings.model_validate(info["settings"]) == SETTINGS
 
