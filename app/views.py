@@ -26,7 +26,7 @@ from minions.app.runner import RunHandle
 from minions.documents import Document
 from minions.errors import one_line
 from minions.events import JobDone, JobsPlanned, LocalCall, PlannedJob, RemoteCall
-from minions.formatting import CostSummary, cost_summary, usd
+from minions.formatting import CostSummary, cost_summary, exposure, usd
 from minions.types import JobRecord, Result, Usage
 
 PROMPT_HEIGHT = 240  # pixels; a long prompt scrolls inside its box
@@ -393,6 +393,8 @@ def render_cost(run: SavedRun) -> None:
         notes.append(f"priced as {cost.priced_as}")
     if notes:
         st.caption(md("; ".join(notes)))
+    if result.privacy.calls:
+        st.caption(md(f"Sent of the documents: {exposure(result.privacy)}"))
     t = result.timings
     st.caption(f"Time: {t.total_s:.1f} s in all")
     split = pd.DataFrame(

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from minions.errors import one_line
-from minions.formatting import cost_summary, percent, usd
+from minions.formatting import cost_summary, exposure, usd
 from minions.types import Result, Usage
 
 
@@ -202,14 +202,7 @@ def summary(result: Result, *, expected: str | None = None) -> Group:
     if costs.savings:
         rows.append((costs.savings_label, costs.savings))
     if result.privacy.calls:
-        p = result.privacy
-        rows.append(
-            (
-                "sent of the text",
-                f"{percent(p.ngram_share)} of the documents' word 8-grams reached the remote; "
-                f"longest verbatim span {p.longest_span_chars:,} characters",
-            )
-        )
+        rows.append(("sent of the text", exposure(result.privacy)))
     rows.append(
         (
             "time",

@@ -13,13 +13,14 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from minions.types import Cost
+from minions.types import Cost, Privacy
 
 __all__ = [
     "NOT_AVAILABLE",
     "CostSummary",
     "cost_summary",
     "duration",
+    "exposure",
     "percent",
     "savings",
     "times",
@@ -64,6 +65,14 @@ def duration(seconds: float | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def exposure(privacy: Privacy) -> str:
+    """What of the documents reached the remote (:mod:`minions.privacy`), in a line."""
+    return (
+        f"{percent(privacy.ngram_share)} of the documents' word 8-grams reached the remote; "
+        f"longest verbatim span {privacy.longest_span_chars:,} characters"
+    )
 
 
 def times(value: float | None, digits: int = 2) -> str:

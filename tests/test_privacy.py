@@ -83,3 +83,16 @@ async def test_remote_only_sends_everything_and_minion_far_less():
     assert [c.round for c in chatted.privacy.calls] == [1, 2]
     assert chatted.privacy.calls[0].ngram_share == 0  # the first question sends no text
     assert Result.from_json(chatted.to_json()).privacy == chatted.privacy
+
+
+async def test_the_summary_says_what_of_the_text_reached_the_remote():
+    from rich.console import Console
+
+    from minions.console import summary
+
+    remote = ScriptedClient("remote", replies=["$4.2 billion"])
+    result = await RemoteOnly().run("Revenue?", [REPORT], local=remote, remote=remote)
+    console = Console(width=100, record=True)
+    console.print(summary(result))
+    text = console.export_text()
+    assert "100.0% of the documents' word 8-grams reached the remote" in text

@@ -106,6 +106,7 @@ def test_bundled_example_with_minions_leads_with_answer_and_savings(monkeypatch)
     assert shown["Spent"].startswith("$") and shown["Remote-only"].startswith("$")
     assert shown["Savings"].endswith("x cheaper")
     assert any(c.startswith("Tokens: local ") for c in texts(at.caption))
+    assert any("word 8-grams reached the remote" in c for c in texts(at.caption))
     jobs = at.dataframe[0].value
     pages = [(n, text) for n, text in enumerate(document.pages, 1) if text.strip()]
     assert list(jobs["pages"]) == [f"{document.name}, p. {n}" for n, _ in pages]
