@@ -69,10 +69,14 @@ def duration(seconds: float | None) -> str:
 
 def exposure(privacy: Privacy) -> str:
     """What of the documents reached the remote (:mod:`minions.privacy`), in a line."""
-    return (
+    line = (
         f"{percent(privacy.ngram_share)} of the documents' word 8-grams reached the remote; "
         f"longest verbatim span {privacy.longest_span_chars:,} characters"
     )
+    if privacy.sensitive:
+        sent = ", ".join(f"{k} {c.sent}/{c.found}" for k, c in privacy.sensitive.items())
+        line += f"; sensitive values sent: {sent}"
+    return line
 
 
 def times(value: float | None, digits: int = 2) -> str:

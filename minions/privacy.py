@@ -14,7 +14,14 @@ the call sent (every message, the system prompt included):
   under 8 words count as 0).
 
 The run's share is over the union of its calls' 8-grams, so a passage sent twice counts
-once. Sensitive spans (names, dates, identifiers) are another part of the meter.
+once.
+
+**Sensitive values.** The documents' names, organisations, dates, identifiers, phone
+numbers, e-mails, amounts and addresses (:func:`minions.pii.find_spans`), distinct by
+value, and how many of them reached the remote: written as in the document, or in
+another form that says the same (:func:`minions.pii.normalize`: a date written
+another way; a person's surname alone), found by running the same recognizers on the
+remote-bound text.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import re
 from collections.abc import Iterable, Sequence
 
 from minions.documents import Document
-from minions.types import CallExposure, Message, Privacy
+from minions.pii import Span, find_spans, normalize
+from minions.types import CallExposure, Message, Privacy, SensitiveCount
 
 N = 8
 _WORD = re.compile(r"\w+")
@@ -43,9 +51,14 @@ class Meter:
 
     def __init__(self, documents: Iterable[Document]) -> None:
         self._grams: set[int] = set()
+        #: the documents' sensitive values: (kind, normalised) -> a span as written
+        self._values: dict[tuple[str, str], Span] = {}
         for doc in documents:
             for page in doc.pages:  # a page break is no place for an 8-gram to span
                 self._grams.update(_grams(_words(page)))
+                for span in find_spans(page):
+                    self._values.setdefault((span.kind, normalize(span.kind, span.text)), span)
+        self._values_sent: set[tuple[str, str]] = set()
         self._sent: set[int] = set()
         self._longest = 0
         self.calls: list[CallExposure] = []
@@ -58,26 +71,45 @@ class Meter:
         hits = [g in self._grams for g in grams]
         sent = {g for g, hit in zip(grams, hits, strict=True) if hit}
         longest = _longest_span(text, words, hits)
+        values = self._carried(text)
         self._sent |= sent
         self._longest = max(self._longest, longest)
+        self._values_sent |= values
         call = CallExposure(
             purpose=purpose,
             round=round,
             ngram_share=self._share(sent),
             longest_span_chars=longest,
+            sensitive_sent=_by_kind(values),
         )
         self.calls.append(call)
         return call
+
+    def _carried(self, text: str) -> set[tuple[str, str]]:
+        """The documents' sensitive values that ``text`` carries, in any form: the same
+        recognizers run on it, values compared once normalised; a person's surname
+        alone, untitled, counts too."""
+        carried = {(s.kind, normalize(s.kind, s.text)) for s in find_spans(text)}
+        carried &= set(self._values)
+        for key, span in self._values.items():
+            if span.kind == "PERSON" and key not in carried:
+                surname = span.text.split()[-1]
+                if len(surname) > 2 and re.search(rf"\b{re.escape(surname)}\b", text):
+                    carried.add(key)
+        return carried
 
     def _share(self, grams: set[int]) -> float:
         return len(grams) / len(self._grams) if self._grams else 0.0
 
     def privacy(self) -> Privacy:
         """The run so far: its calls, the share of the union, the longest span."""
+        found = _by_kind(set(self._values))
+        sent = _by_kind(self._values_sent)
         return Privacy(
             document_ngrams=len(self._grams),
             ngram_share=self._share(self._sent),
             longest_span_chars=self._longest,
+            sensitive={k: SensitiveCount(found=n, sent=sent.get(k, 0)) for k, n in found.items()},
             calls=list(self.calls),
         )
 
@@ -94,3 +126,10 @@ def _longest_span(text: str, words: Sequence[re.Match[str]], hits: Sequence[bool
             longest = max(longest, last.end() - first.start())
             run_start = None
     return longest
+
+
+def _by_kind(values: Iterable[tuple[str, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for kind, _ in values:
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))

@@ -331,18 +331,33 @@ class CallExposure(BaseModel):
     round: int = 0
     ngram_share: float = Field(description="of the documents' distinct word 8-grams")
     longest_span_chars: int = Field(description="longest verbatim run of 8 words or more")
+    sensitive_sent: dict[str, int] = Field(
+        default_factory=dict, description="distinct sensitive values it carried, by kind"
+    )
+
+
+class SensitiveCount(BaseModel):
+    """Distinct sensitive values of one kind (:mod:`minions.pii`): in the documents, and
+    of those, how many reached the remote in any form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    found: int = 0
+    sent: int = 0
 
 
 class Privacy(BaseModel):
     """What of the documents reached the remote in a run (:mod:`minions.privacy`):
     the share of their word 8-grams in remote-bound text (over all calls, each
-    counted once; remote_only is about 1.0) and the longest verbatim span, per call."""
+    counted once; remote_only is about 1.0), the longest verbatim span, and the
+    sensitive values found in the documents and sent, by kind; and per call."""
 
     model_config = ConfigDict(extra="forbid")
 
     document_ngrams: int = 0
     ngram_share: float = 0.0
     longest_span_chars: int = 0
+    sensitive: dict[str, SensitiveCount] = Field(default_factory=dict)
     calls: list[CallExposure] = Field(default_factory=list)
 
 

@@ -96,3 +96,4 @@ async def test_the_summary_says_what_of_the_text_reached_the_remote():
     console.print(summary(result))
     text = console.export_text()
     assert "100.0% of the documents' word 8-grams reached the remote" in text
+    assert "sensitive values sent: AMOUNT 3/3" in text  # $4.2 billion, $3.9 billion, $310 million
