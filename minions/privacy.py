@@ -89,7 +89,9 @@ class Meter:
         """The documents' sensitive values that ``text`` carries, in any form: the same
         recognizers run on it, values compared once normalised; a person's surname
         alone, untitled, counts too."""
-        carried = {(s.kind, normalize(s.kind, s.text)) for s in find_spans(text)}
+        carried: set[tuple[str, str]] = {
+            (s.kind, normalize(s.kind, s.text)) for s in find_spans(text)
+        }
         carried &= set(self._values)
         for key, span in self._values.items():
             if span.kind == "PERSON" and key not in carried:
