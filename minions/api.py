@@ -14,6 +14,7 @@ from minions.clients import CacheArg, Client, capabilities_of, get_client
 from minions.documents import Document, load_document
 from minions.events import Event, Events, Sink, as_events
 from minions.limits import Limits
+from minions.run import Privacy
 from minions.types import Result
 
 logger = logging.getLogger(__name__)
@@ -67,9 +68,14 @@ async def ask_async(
     price_as: str | None = None,
     limits: Limits | None = None,
     cache: CacheArg = True,
+    privacy: Privacy = "off",
     **config: Any,
 ) -> Result:
     """Answer ``task`` over ``documents`` with a protocol; ``config`` are its options.
+
+    ``privacy="strict"`` sends every sensitive value of the documents and the task to
+    the remote as a numbered placeholder and answers with the real values
+    (:mod:`minions.shield`); ``result.privacy`` says what reached the remote either way.
 
     ``limits`` bound the run (``Limits(max_remote_usd=, max_remote_calls=, timeout_s=)``);
     reaching one ends it with status "budget_exceeded" and the best answer so far.
@@ -97,6 +103,7 @@ async def ask_async(
         events=events,
         price_as=price_as,
         limits=limits,
+        privacy=privacy,
     )
     if stand_in and result.remote_usage:  # said once, in the Result, if it was used
         logger.info(stand_in_note())

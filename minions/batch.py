@@ -67,6 +67,7 @@ from minions.documents import Document
 from minions.errors import BudgetExceeded, ConfigurationError
 from minions.limits import Limits
 from minions.pricing import price
+from minions.run import Privacy
 from minions.types import Result, Usage
 
 __all__ = [
@@ -263,6 +264,7 @@ async def run_row(
                 remote=remote,
                 price_as=settings.price_as,
                 limits=settings.limits,
+                privacy=settings.privacy,
             )
             error = result.error
         except Exception as exc:
@@ -567,6 +569,7 @@ async def batch_async(
     cpus_per_worker: int | None = None,
     retry_errors: bool = False,
     cache: BatchCache = True,
+    privacy: Privacy = "off",
     on_start: OnStart | None = None,
     on_row: OnRow | None = None,
     **config: Any,
@@ -586,6 +589,7 @@ async def batch_async(
     serves at once). ``retry_errors`` runs rows that ended in an error again.
     ``cache`` (on by default; False, or a folder) answers the deterministic calls a
     row makes from the response cache (:mod:`minions.clients.cache`), in every worker.
+    ``privacy="strict"`` runs every row behind the shield (:mod:`minions.shield`).
     """
     from minions.protocol import get_protocol
 
@@ -606,6 +610,7 @@ async def batch_async(
         price_as=price_as,
         limits=row_limits,
         pages=str(selection) if selection else None,
+        privacy=privacy,
     )
     _check_budget_is_priced(limits, settings)
     if isinstance(questions, str):

@@ -18,6 +18,7 @@ from minions.cli_options import (
     LocalOption,
     NoCacheOption,
     PriceAsOption,
+    PrivacyOption,
     ProtocolOption,
     ProtocolOptionsOption,
     RemoteOption,
@@ -196,6 +197,7 @@ def batch_command(
         typer.Option(metavar="SECONDS", rich_help_panel=ROW_PANEL, help="Wall time per row."),
     ] = None,
     no_cache: NoCacheOption = False,
+    privacy: PrivacyOption = "off",
 ) -> None:
     """Run a protocol over documents x questions: one row per pair in OUT/results.jsonl,
     then OUT/results.parquet and OUT/results.csv.
@@ -257,6 +259,7 @@ def batch_command(
                     cpus_per_worker=cpus_per_worker,
                     retry_errors=retry_errors,
                     cache=not no_cache,
+                    privacy=privacy,
                     on_start=on_start,
                     on_row=on_row,
                     **options,

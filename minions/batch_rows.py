@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,11 +55,16 @@ class BatchSettings(BaseModel):
     price_as: str | None = None
     limits: Limits | None = Field(default=None, description="each row's own limits")
     pages: str | None = Field(default=None, description="the pages kept of every document")
+    privacy: Literal["off", "strict"] = Field(default="off", description="see minions.shield")
 
     @property
     def hash(self) -> str:
-        """12 hex digits of the settings (the options in any order hash the same)."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """12 hex digits of the settings (the options in any order hash the same;
+        privacy "off" hashes as batches written before the setting existed)."""
+        settings = self.model_dump(mode="json")
+        if settings["privacy"] == "off":
+            del settings["privacy"]
+        text = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

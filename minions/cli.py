@@ -13,7 +13,7 @@ import json
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 import typer
 from rich.console import Console
@@ -28,6 +28,7 @@ from minions.cli_options import (
     MaxRemoteUsdOption,
     NoCacheOption,
     PriceAsOption,
+    PrivacyOption,
     ProtocolOption,
     ProtocolOptionsOption,
     RemoteOption,
@@ -40,6 +41,7 @@ from minions.console import table as narrow_table
 from minions.errors import MinionsError, one_line
 from minions.limits import Limits
 from minions.plugins import registered
+from minions.run import Privacy
 from minions.types import Result
 
 app = Typer(
@@ -303,6 +305,7 @@ def _run(
     log: Path | None,
     show_progress: bool,
     cache: bool = True,
+    privacy: Privacy = "off",
 ) -> Result:
     """Run a protocol with live progress on stderr; failures become clean exits."""
     from minions.api import ask_async
@@ -327,7 +330,8 @@ def _run(
                     price_as=price_as,
                     limits=limits,
                     cache=cache,
-                    **options,
+                    privacy=privacy,
+                    **cast(dict[str, Any], options),
                 )
             )
     except MinionsError as exc:
@@ -370,6 +374,7 @@ def ask(
     max_remote_calls: MaxRemoteCallsOption = None,
     timeout: TimeoutOption = None,
     no_cache: NoCacheOption = False,
+    privacy: PrivacyOption = "off",
 ) -> None:
     """Answer a question about documents with a local and a remote model.
 
@@ -388,6 +393,7 @@ def ask(
         log=log,
         show_progress=not as_json,
         cache=not no_cache,
+        privacy=privacy,
     )
     if as_json:
         typer.echo(result.to_json())
@@ -436,6 +442,7 @@ def demo(
     max_remote_usd: MaxRemoteUsdOption = None,
     max_remote_calls: MaxRemoteCallsOption = None,
     timeout: TimeoutOption = None,
+    privacy: PrivacyOption = "off",
 ) -> None:
     """Run MinionS on a bundled 10-K excerpt with the offline packs (no keys needed).
 
@@ -466,6 +473,7 @@ def demo(
         limits=limits,
         log=None,
         show_progress=True,
+        privacy=privacy,
     )
     show(result, expected=example["answer"], details=verbose(ctx))
     if result.status != "answered":

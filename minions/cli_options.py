@@ -8,7 +8,7 @@ while the ``minions`` command is being built.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -85,6 +85,16 @@ ProtocolOptionsOption = Annotated[
 PriceAsOption = Annotated[
     str | None,
     typer.Option(metavar="SPEC", help="Price remote usage as this model, e.g. openai:gpt-4o."),
+]
+#: the run's privacy setting (pass it as ``privacy=`` to the library)
+PrivacyOption = Annotated[
+    Literal["off", "strict"],
+    typer.Option(
+        "--privacy",
+        metavar="off|strict",
+        help="strict: names, dates, record numbers and other sensitive values reach the "
+        "remote as placeholders ([PERSON_1], [DATE_3]); the answer shows the real values.",
+    ),
 ]
 #: turns the response cache off (pass ``cache=not no_cache`` to the library)
 NoCacheOption = Annotated[

@@ -34,7 +34,7 @@ from minions.errors import ConfigurationError
 from minions.events import Events, Sink
 from minions.limits import Limits
 from minions.plugins import load, registered
-from minions.run import Run
+from minions.run import Privacy, Run
 from minions.types import Result
 
 GROUP = "minions.protocols"
@@ -95,11 +95,14 @@ class Protocol(ABC, Generic[ConfigT]):
         events: Events | Sink | None = None,
         price_as: str | None = None,
         limits: Limits | None = None,
+        privacy: Privacy = "off",
     ) -> Result:
         """Answer ``task`` over ``documents``. ``price_as`` prices remote usage as if
         it had run on another model (``provider:model``). ``limits`` bound the run
         (remote dollars, remote calls, wall time), together with any the protocol's
-        options set (:meth:`ProtocolConfig.run_limits`; the tighter wins)."""
+        options set (:meth:`ProtocolConfig.run_limits`; the tighter wins).
+        ``privacy="strict"`` sends sensitive values to the remote as placeholders
+        (:mod:`minions.shield`)."""
         run = Run(
             self,
             task,
@@ -109,6 +112,7 @@ class Protocol(ABC, Generic[ConfigT]):
             events=events,
             price_as=price_as,
             limits=self.config.run_limits().tighter(limits),
+            privacy=privacy,
         )
         return await run.execute(self.answer(run))
 

@@ -37,6 +37,7 @@ from minions.limits import Limits
 from minions.pricing import price
 from minions.privacy import Meter
 from minions.prompts import render
+from minions.shield import Shield
 from minions.tokens import approx_tokens
 from minions.types import Completion, Cost, Message, Result, Round, RunStatus, Timings, Turn, Usage
 
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: "strict": sensitive values reach the remote as placeholders (:mod:`minions.shield`)
+Privacy = Literal["off", "strict"]
 Role = Literal["local", "remote"]
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
@@ -104,6 +107,17 @@ def failed_usage(exc: BaseException) -> Usage:
     return Usage(calls=1, retries=getattr(exc, "attempts", 1) - 1)
 
 
+def _rehydrated(completion: Completion, shield: Shield) -> Completion:
+    """``completion`` with the shield's placeholders back to their values, in its text
+    and its parsed reply."""
+    parsed = completion.parsed
+    if parsed is not None:
+        parsed = type(parsed).model_validate(shield.rehydrate_data(parsed.model_dump()))
+    return completion.model_copy(
+        update={"text": shield.rehydrate(completion.text), "parsed": parsed}
+    )
+
+
 def _busy_seconds(intervals: list[tuple[float, float]]) -> float:
     """Length of the union of ``(start, end)`` intervals."""
     total, reach = 0.0, float("-inf")
@@ -129,6 +143,7 @@ class Run:
         events: Events | Sink | None = None,
         price_as: str | None = None,
         limits: Limits | None = None,
+        privacy: Privacy = "off",
     ) -> None:
         if not task or not task.strip():
             raise ConfigurationError("the task is empty; pass the question to answer")
@@ -138,6 +153,8 @@ class Run:
         self.documents = list(documents)
         #: what of the documents the remote calls were sent (:mod:`minions.privacy`)
         self.exposure = Meter(self.documents)
+        #: with privacy "strict", what masks remote-bound text (:mod:`minions.shield`)
+        self._shield = Shield(self.documents, self.task) if privacy == "strict" else None
         self.local = local
         self.remote = remote
         self.events = as_events(events)
@@ -229,6 +246,9 @@ class Run:
         """
         client = self.local if role == "local" else self.remote
         self._check_limits(role)
+        shield = self._shield if role == "remote" else None
+        if shield is not None:  # what leaves the machine, as it is recorded and metered
+            messages = [m.model_copy(update={"content": shield.mask(m.content)}) for m in messages]
         prompt = messages[-1].content if messages else ""
         if role == "remote":  # sent, whether or not the call then succeeds
             self.exposure.measure(messages, purpose, round.index if round is not None else 0)
@@ -261,6 +281,8 @@ class Run:
                 completion.latency_s,
                 None,
             )
+        if shield is not None:  # the protocol reads real values; the Result keeps the reply
+            completion = _rehydrated(completion, shield)
         return completion
 
     def _record(
