@@ -28,6 +28,7 @@ from minions.cli_help import Typer, examples
 from minions.cli_options import (
     MaxRemoteCallsOption,
     MaxRemoteUsdOption,
+    PrivacyOption,
     TimeoutOption,
     limits_from_options,
 )
@@ -270,6 +271,7 @@ def run(
     max_remote_usd: MaxRemoteUsdOption = None,
     max_remote_calls: MaxRemoteCallsOption = None,
     timeout: TimeoutOption = None,
+    privacy: PrivacyOption = "off",
 ) -> None:
     """Run protocols over a dataset: one row per (example, protocol) in DIR/results.jsonl.
 
@@ -320,6 +322,7 @@ def run(
             seed=seed,
             options=parse_options(option, protocol_names),
             limits=limits_from_options(max_remote_usd, max_remote_calls, timeout),
+            privacy=privacy,
         )
     except (MinionsError, ValueError) as exc:
         _fail(str(exc))

@@ -77,6 +77,7 @@ class EvalSettings(BaseModel):
         default_factory=dict, description="protocol options, by protocol"
     )
     limits: Limits | None = Field(default=None, description="every run's limits")
+    privacy: Literal["off", "strict"] = Field(default="off", description="see minions.shield")
 
 
 #: the content of ``run.json``
@@ -240,6 +241,7 @@ async def _run_pair(example: Example, protocol: str, ctx: _Context) -> EvalRow:
             remote=ctx.remote,
             price_as=settings.price_as,
             limits=settings.limits,
+            privacy=settings.privacy,
             **settings.options.get(protocol, {}),
         )
     except Exception as exc:

@@ -370,3 +370,31 @@ def test_parse_options() -> None:
         parse_options(["rounds"], protocols)
     with pytest.raises(ConfigurationError, match="not among"):
         parse_options(["local_only.max_tokens=2"], protocols)
+
+
+@needs_medical
+async def test_a_strict_eval_sends_the_records_with_placeholders(tmp_path: Path) -> None:
+    import json as json_
+
+    from minions.evals.datasets.longhealth import resolve_path
+
+    sent: list[str] = []
+
+    def remote(messages: list[Message]) -> str:
+        sent.append("\n".join(m.content for m in messages))
+        return remote_reply(messages)
+
+    settings = SETTINGS.model_copy(
+        update={"protocols": ["remote_only"], "limit": 2, "privacy": "strict"}
+    )
+    rows = await run_eval(
+        settings,
+        tmp_path,
+        local=ScriptedClient("local", replies=lambda m: "A", local=True),
+        remote=ScriptedClient("remote", replies=remote),
+    )
+    name = json_.loads(resolve_path(None).read_text())["patient_01"]["name"]
+    assert len(rows) == 2 and sent
+    assert not any(name in text or name.split()[-1] in text for text in sent)
+    assert all("[PERSON_1]" in text for text in sent)
+    assert all(r.ngram_share is not None and r.ngram_share < 1.0 for r in rows)
