@@ -34,6 +34,7 @@ from minions.errors import ConfigurationError
 from minions.limits import Limits
 from minions.protocol import get_protocol, parse_option
 from minions.rowstore import RESULTS, RUN_INFO, RowWriter
+from minions.run import Privacy
 from minions.types import Result, RunStatus, Usage
 
 from .datasets import Dataset, Example, get_dataset, load_examples
@@ -77,7 +78,7 @@ class EvalSettings(BaseModel):
         default_factory=dict, description="protocol options, by protocol"
     )
     limits: Limits | None = Field(default=None, description="every run's limits")
-    privacy: Literal["off", "strict"] = Field(default="off", description="see minions.shield")
+    privacy: Privacy = Field(default="off", description="see minions.shield")
 
 
 #: the content of ``run.json``

@@ -16,11 +16,12 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from minions.limits import Limits
+from minions.run import Privacy
 from minions.types import RunStatus, Usage
 
 __all__ = [
@@ -55,7 +56,7 @@ class BatchSettings(BaseModel):
     price_as: str | None = None
     limits: Limits | None = Field(default=None, description="each row's own limits")
     pages: str | None = Field(default=None, description="the pages kept of every document")
-    privacy: Literal["off", "strict"] = Field(default="off", description="see minions.shield")
+    privacy: Privacy = Field(default="off", description="see minions.shield")
 
     @property
     def hash(self) -> str:

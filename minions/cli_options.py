@@ -8,13 +8,14 @@ while the ``minions`` command is being built.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
 from minions.errors import ConfigurationError
 from minions.limits import Limits
+from minions.run import Privacy
 
 #: the help panel of the limits (a title that fits an 80-column terminal)
 PANEL = "Limits"
@@ -88,7 +89,7 @@ PriceAsOption = Annotated[
 ]
 #: the run's privacy setting (pass it as ``privacy=`` to the library)
 PrivacyOption = Annotated[
-    Literal["off", "strict"],
+    Privacy,
     typer.Option(
         "--privacy",
         metavar="off|strict",
