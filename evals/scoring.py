@@ -58,13 +58,13 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from minions.clients import Client
 from minions.errors import ConfigurationError, MinionsError
 from minions.types import Message, Usage
+from minions.values import SCALES, Figure, figures
 
 from .datasets import AnswerGold, ChoiceGold, Example, FinanceGold, Gold, ReferenceGold
 
@@ -197,62 +197,9 @@ def score_choice(answer: str, gold: ChoiceGold) -> Score:
 
 # --- figures --------------------------------------------------------------------------
 
-_SCALES = {
-    "thousand": 1e3, "k": 1e3,
-    "million": 1e6, "mn": 1e6, "mm": 1e6, "m": 1e6,
-    "billion": 1e9, "bn": 1e9, "b": 1e9,
-    "trillion": 1e12, "tn": 1e12,
-}  # fmt: skip
-_NUMBER = re.compile(
-    r"""(?<![\w.,)])
-    (?P<open>\(\s*)?
-    (?P<sign>[-\u2212\u2013]\s?)?
-    (?P<currency>\$|US\$|USD\s?)?\s?
-    (?P<sign2>[-\u2212\u2013])?
-    (?<![\w.])(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)
-    (?:\s?(?P<percent>%|percent\b|per\s?cent\b)
-      |\s?(?P<scale>thousand|million|billion|trillion|mn|mm|bn|tn|k|m|b)\b)?
-    (?P<close>\s*\))?""",
-    re.X | re.I,
-)
 _QUESTION_UNIT = re.compile(
     r"\b(?:in|usd|us\$|\$)\s*(?:usd\s*)?(thousands|millions|billions)\b", re.I
 )
-
-
-class Figure(NamedTuple):
-    """A number read from text: its value with sign, scale factor, whether it is a
-    percentage, its decimals, and the text it was read from."""
-
-    value: float
-    scale: float
-    percent: bool
-    decimals: int
-    text: str
-
-
-def figures(text: str) -> list[Figure]:
-    """Every number in ``text``, years and numbers inside words left out."""
-    found = []
-    for match in _NUMBER.finditer(text):
-        digits = match["digits"]
-        bare = not (match["currency"] or match["percent"] or match["scale"] or match["sign"])
-        if bare and re.fullmatch(r"(19|20)\d\d|2100", digits):
-            continue  # a year
-        negative = bool(match["sign"] or match["sign2"] or (match["open"] and match["close"]))
-        value = float(digits.replace(",", ""))
-        decimals = len(digits.split(".")[1]) if "." in digits else 0
-        scale = _SCALES[match["scale"].lower()] if match["scale"] else 1.0
-        found.append(
-            Figure(
-                -value if negative else value,
-                scale,
-                bool(match["percent"]),
-                decimals,
-                match[0].strip(),
-            )
-        )
-    return found
 
 
 def gold_figure(gold: str) -> Figure | None:
@@ -284,7 +231,7 @@ def _close(value: float, gold: Figure) -> bool:
 
 def _score_figure(answer: str, gold: Figure, question: str) -> Score:
     unit_match = _QUESTION_UNIT.search(question)
-    unit = _SCALES[unit_match[1].lower().rstrip("s")] if unit_match else 1.0
+    unit = SCALES[unit_match[1].lower().rstrip("s")] if unit_match else 1.0
     unit_words = f" ({unit_match[1].lower()})" if unit_match else ""
     found = figures(answer)
     if not found:

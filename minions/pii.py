@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from typing import Literal
+
+from minions.values import parse_date
 
 Kind = Literal["PERSON", "ORG", "DATE", "ID", "PHONE", "EMAIL", "AMOUNT", "ADDRESS"]
 KINDS: tuple[Kind, ...] = ("PERSON", "ORG", "DATE", "ID", "PHONE", "EMAIL", "AMOUNT", "ADDRESS")
 
 _UPPER, _LOWER = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 _NAME = rf"(?:[{_UPPER}](?:'[{_UPPER}])?[{_LOWER}]+(?:['-][{_UPPER}]?[{_LOWER}]+)*)"
-_MONTHS = (  # English, whatever the locale
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-)  # fmt: skip
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _PATTERNS: list[tuple[Kind, re.Pattern[str]]] = [
     ("EMAIL", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
@@ -112,27 +110,10 @@ def find_spans(text: str) -> list[Span]:
     return sorted(spans, key=lambda s: s.start)
 
 
-def _as_date(text: str) -> date | None:
-    """A date span's value, or None when it is not a calendar date."""
-    t = text.strip().rstrip(".")
-    try:
-        if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", t):  # US order, as the data
-            return date(int(m[3]), int(m[1]), int(m[2]))
-        if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", t):
-            return date(int(m[1]), int(m[2]), int(m[3]))
-        if m := re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", t):
-            return date(int(m[3]), int(m[2]), int(m[1]))
-        words = re.findall(r"[A-Za-z]+|\d+", t)
-        named, day = (words[0], words[1]) if words[0].isalpha() else (words[1], words[0])
-        return date(int(words[2]), _MONTHS.index(named[:3].lower()) + 1, int(day))
-    except (ValueError, IndexError):
-        return None
-
-
 def normalize(kind: Kind, text: str) -> str:
     """What two spans of ``kind`` that say the same share: a date's ISO form, digits
     alone for numbers, the folded words otherwise."""
-    if kind == "DATE" and (value := _as_date(text)) is not None:
+    if kind == "DATE" and (value := parse_date(text)) is not None:
         return value.isoformat()
     if kind in ("PHONE", "ID", "AMOUNT"):
         return re.sub(r"\D", "", text)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from minions.documents import Document
+from minions.evals.datasets.longhealth import sensitive_gold
 from minions.pii import find_spans, normalize, same_value
 from minions.privacy import Meter
 from minions.types import Message
@@ -70,18 +71,11 @@ def test_the_meter_counts_a_reformatted_birth_date_and_a_bare_surname_as_sent():
 
 
 def _gold(record: dict, text: str) -> set[tuple[str, int, int]]:
-    """The spans the records' structure marks sensitive: the patient's name and birth
-    date (fields of the record), the signing clinician (after "Kind regards,"), the
-    organisation (the first line) and the letter's date (the "Date:" line)."""
-    year, month, day = record["birthday"].split("-")
-    items = [("PERSON", record["name"]), ("DATE", f"{month}/{day}/{year}")]
-    if signed := re.search(r"Kind regards,\n(?:Dr\. )?(.+)", text):
-        items.append(("PERSON", signed[1].strip()))
-    items.append(("ORG", text.split("\n", 1)[0].strip()))
-    if dated := re.search(r"^Date: (.+)$", text, re.M):
-        items.append(("DATE", dated[1].strip()))
+    """Where the gold values (:func:`sensitive_gold`) sit in ``text``."""
     return {
-        (kind, m.start(), m.end()) for kind, s in items for m in re.finditer(re.escape(s), text)
+        (kind, m.start(), m.end())
+        for kind, value in sensitive_gold(record, text)
+        for m in re.finditer(re.escape(value), text)
     }
 
 

@@ -28,6 +28,7 @@ unless said otherwise):
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from functools import cache
@@ -54,7 +55,15 @@ from . import (
     seeded,
 )
 
-__all__ = ["CONTEXTS", "LongHealth", "catalog", "load", "question_text", "resolve_path"]
+__all__ = [
+    "CONTEXTS",
+    "LongHealth",
+    "catalog",
+    "load",
+    "question_text",
+    "resolve_path",
+    "sensitive_gold",
+]
 
 CONTEXTS = {"full": False, "texts": True, "tokens": True, "distractors": True}
 DEFAULT_CONTEXT = "full"
@@ -207,6 +216,23 @@ def _with_distractors(
             total += size
     rng.shuffle(chosen)
     return chosen
+
+
+def sensitive_gold(record: dict[str, Any], text: str) -> list[tuple[str, str]]:
+    """The values of one of ``record``'s texts that the records' structure marks
+    sensitive, as ``(kind, value as written)``: the patient's name and birth date
+    (fields of the record), the signing clinician (after "Kind regards,"), the
+    organisation (the first line) and the letter's date (the "Date:" line). The texts
+    were rendered from structured data by templates, so this list is mechanical; it
+    is the gold list the privacy detector and shield are measured against."""
+    year, month, day = record["birthday"].split("-")
+    items = [("PERSON", str(record["name"])), ("DATE", f"{month}/{day}/{year}")]
+    if signed := re.search(r"Kind regards,\n(?:Dr\. )?(.+)", text):
+        items.append(("PERSON", signed[1].strip()))
+    items.append(("ORG", text.split("\n", 1)[0].strip()))
+    if dated := re.search(r"^Date: (.+)$", text, re.M):
+        items.append(("DATE", dated[1].strip()))
+    return items
 
 
 def _text_keys(record: dict[str, Any]) -> list[str]:
