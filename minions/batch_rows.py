@@ -31,6 +31,7 @@ __all__ = [
     "BatchRow",
     "BatchSettings",
     "columns",
+    "replace_atomically",
     "write_csv",
     "write_parquet",
 ]
@@ -132,7 +133,7 @@ def columns() -> list[tuple[str, str]]:
     return found
 
 
-def _replace_atomically(path: Path, write: Any) -> Path:
+def replace_atomically(path: Path, write: Any) -> Path:
     """Write ``path`` through a temporary file in its folder, then rename it."""
     partial = path.with_name(f".{path.name}.partial")
     write(partial)
@@ -153,7 +154,7 @@ def write_parquet(rows: Sequence[BatchRow], path: str | Path) -> Path:
         ]
     )
     table = pa.Table.from_pylist([row.flat() for row in rows], schema=schema)
-    return _replace_atomically(Path(path), lambda p: pq.write_table(table, p))
+    return replace_atomically(Path(path), lambda p: pq.write_table(table, p))
 
 
 def write_csv(rows: Sequence[BatchRow], path: str | Path) -> Path:
@@ -169,4 +170,4 @@ def write_csv(rows: Sequence[BatchRow], path: str | Path) -> Path:
                 record["citations"] = CITATION_SEPARATOR.join(record["citations"])
                 writer.writerow({k: "" if v is None else v for k, v in record.items()})
 
-    return _replace_atomically(Path(path), write)
+    return replace_atomically(Path(path), write)

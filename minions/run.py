@@ -15,7 +15,8 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+import typing
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -41,8 +42,18 @@ from minions.shield import Shield
 from minions.tokens import approx_tokens
 from minions.types import Completion, Cost, Message, Result, Round, RunStatus, Timings, Turn, Usage
 
-if TYPE_CHECKING:
-    from minions.protocol import Protocol
+
+
+class Owner(typing.Protocol):
+    """What a run is of: a protocol (:class:`minions.protocol.Protocol`), or another
+    piece of work that meters its calls the same way (an extraction). The Result
+    names it and records its config."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def config(self) -> BaseModel: ...
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +145,7 @@ class Run:
 
     def __init__(
         self,
-        protocol: Protocol,
+        protocol: Owner,
         task: str,
         documents: Sequence[Document],
         *,
