@@ -30,6 +30,7 @@ import json
 import logging
 import re
 import sys
+import typing
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,7 +53,7 @@ logger = logging.getLogger(__name__)
 REPORT = "report.md"
 SETTINGS = ("off", "strict")
 
-GoldValue = tuple[Kind, str]  # (kind, normalised value)
+GoldValue = tuple[str, str]  # (kind, normalised value)
 
 
 class Leak:
@@ -68,10 +69,14 @@ class Leak:
 
 def _gold_values(record: dict[str, Any], texts: Sequence[str]) -> set[GoldValue]:
     return {
-        (kind, normalize(kind, value))  # type: ignore[arg-type]
+        (kind, _normal(kind, value))
         for text in texts
         for kind, value in sensitive_gold(record, text)
     }
+
+
+def _normal(kind: str, value: str) -> str:
+    return normalize(typing.cast(Kind, kind), value)
 
 
 def _carries(text: str, value: GoldValue, written: str) -> bool:
@@ -83,7 +88,7 @@ def _carries(text: str, value: GoldValue, written: str) -> bool:
     if kind == "PERSON":
         surname = written.split()[-1]
         return len(surname) > 2 and bool(re.search(rf"\b{re.escape(surname)}\b", text))
-    return any(s.kind == kind and normalize(kind, s.text) == normalised for s in find_spans(text))
+    return any(s.kind == kind and _normal(kind, s.text) == normalised for s in find_spans(text))
 
 
 def remote_bound(result: Result, strict: bool, documents: Sequence[Document]) -> str:
@@ -102,7 +107,7 @@ def measure_example(
     documents = [Document.from_pages(list(texts), name="records")]
     leak = Leak()
     written = {
-        (kind, normalize(kind, value)): value  # type: ignore[arg-type]
+        (kind, _normal(kind, value)): value
         for text in texts
         for kind, value in sensitive_gold(record, text)
     }
@@ -151,7 +156,7 @@ def _summarize(folder: Path, strict: bool, benchmark: dict[str, Any]) -> dict[st
             meter.append(result.privacy)
             for kind, count in result.privacy.sensitive.items():
                 kinds_sent[kind] += count.sent
-        outcomes = [1.0 if r.score.correct else 0.0 for r in group]
+        outcomes = [bool(r.score.correct) for r in group]
         gold = sum(len(lk.gold) for lk in leaks)
         gold_sent = sum(len(lk.gold_sent) for lk in leaks)
         gold_sent_kind = Counter(k for lk in leaks for k, _ in lk.gold_sent)

@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # minions.batch is the module and, called, its batch() function
     from minions.batch import batch
+    from minions.extract import extract
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -37,7 +38,10 @@ _LAZY = {
     "load_documents": "minions.documents",
     "price": "minions.pricing",
     "batch_async": "minions.batch",
+    "extract_async": "minions.extract",
 }
+#: modules callable as their function of the same name
+_CALLABLE = ("batch", "extract")
 
 __all__ = [
     "Completion",
@@ -45,14 +49,15 @@ __all__ = [
     "MinionsError",
     "Usage",
     "batch",
+    "extract",
     "get_client",
     *_LAZY,
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "batch":  # the module, callable as its batch() function
-        return import_module("minions.batch")
+    if name in _CALLABLE:  # the module, callable as its function
+        return import_module(f"minions.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'minions' has no attribute {name!r}")

@@ -34,9 +34,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import sys
 import time
-import types
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +43,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 from typing import Protocol as Interface
 
 from minions import rowstore
+from minions._callable import callable_module
 from minions.api import (
     DEFAULT_LOCAL,
     OFFLINE_PRICE_AS,
@@ -699,11 +698,4 @@ batch.__name__ = batch.__qualname__ = "batch"
 batch.__doc__ = "Blocking :func:`batch_async` (same parameters).\n\n" + (batch_async.__doc__ or "")
 
 
-class _CallableModule(types.ModuleType):
-    """``minions.batch`` is this module, and ``minions.batch(...)`` calls :func:`batch`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> BatchResult:
-        return batch(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+callable_module(__name__, batch)

@@ -15,8 +15,11 @@ from rich.text import Text
 
 from minions.cli_help import examples
 from minions.cli_options import (
+    DocumentsArgument,
     LocalOption,
+    ManifestOption,
     NoCacheOption,
+    PagesOption,
     PriceAsOption,
     PrivacyOption,
     ProtocolOption,
@@ -94,13 +97,7 @@ def batch_command(
             help="Batch folder: run.json, results.jsonl, results.parquet, results.csv.",
         ),
     ],
-    documents: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="DOCUMENT",
-            help="Files, folders (searched recursively) or globs ('docs/**/*.pdf').",
-        ),
-    ] = None,
+    documents: DocumentsArgument = None,
     question: Annotated[
         list[str] | None,
         typer.Option("--question", "-q", metavar="TEXT", help="A question (repeatable)."),
@@ -112,26 +109,13 @@ def batch_command(
             help="A file of questions: one a line, or .jsonl with {id, question} objects.",
         ),
     ] = None,
-    manifest: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            help='A JSONL of documents: {"id", "path" | "text" | "pages", "metadata", '
-            '"questions"} a line; paths are relative to its folder.',
-        ),
-    ] = None,
+    manifest: ManifestOption = None,
     protocol: ProtocolOption = "minions",
     local: LocalOption = None,
     remote: RemoteOption = None,
     option: ProtocolOptionsOption = None,
     price_as: PriceAsOption = None,
-    pages: Annotated[
-        str | None,
-        typer.Option(
-            metavar="PAGES",
-            help="Keep only these pages of every document: 1-8, 3, 1-2,9 or 10-.",
-        ),
-    ] = None,
+    pages: PagesOption = None,
     engine: Annotated[
         Literal["local", "ray"],
         typer.Option(

@@ -8,6 +8,7 @@ while the ``minions`` command is being built.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -104,6 +105,30 @@ NoCacheOption = Annotated[
         "--no-cache",
         help="Send every call to the models; by default a deterministic call (temperature 0 "
         "or a fixed seed) asked before is answered from the response cache, at $0.",
+    ),
+]
+
+#: documents, as ``minions batch`` and ``minions extract`` read them
+DocumentsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="DOCUMENT",
+        help="Files, folders (searched recursively) or globs ('docs/**/*.pdf').",
+    ),
+]
+ManifestOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help='A JSONL of documents: {"id", "path" | "text" | "pages", "metadata", '
+        '"questions"} a line; paths are relative to its folder.',
+    ),
+]
+PagesOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="PAGES",
+        help="Keep only these pages of every document: 1-8, 3, 1-2,9 or 10-.",
     ),
 ]
 

@@ -49,6 +49,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from minions import rowstore
+from minions._callable import callable_module
 from minions.api import (
     DEFAULT_LOCAL,
     OFFLINE_PRICE_AS,
@@ -356,7 +357,7 @@ class Reader:
             for h in rank_chunks(self.query(spec, plan, metadata), chunks, k=self.settings.top_k)
         ]
         if self.functions is not None:
-            answered = await self.functions.answer(run, spec, hits, plan.unit)
+            answered = await self.functions.answer(run, spec, hits, plan.unit, metadata)
             if answered is not None:
                 return answered, [], len(hits)
         candidates = [await self.read(run, spec, plan, hit, metadata) for hit in hits]
@@ -905,3 +906,6 @@ def _write_plan(out: Path, plan_file: PlanFile) -> None:
 def extract(*args: Any, **kwargs: Any) -> ExtractResult:
     """Blocking :func:`extract_async` (same parameters)."""
     return run_sync(extract_async(*args, **kwargs))
+
+
+callable_module(__name__, extract)

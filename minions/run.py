@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 import logging
 import time
+import typing
 import uuid
 from collections.abc import Awaitable, Iterator, Sequence
-import typing
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -41,7 +41,6 @@ from minions.prompts import render
 from minions.shield import Shield
 from minions.tokens import approx_tokens
 from minions.types import Completion, Cost, Message, Result, Round, RunStatus, Timings, Turn, Usage
-
 
 
 class Owner(typing.Protocol):

@@ -224,7 +224,7 @@ def test_three_documents_make_a_table_with_pages_and_agreement(tmp_path: Path):
         {"revenue": 2500.0, "ceo": "Dana Doe1"},
         {"revenue": 3500.0, "ceo": "Dana Doe2"},
     ]
-    assert [r.pages for r in result.rows][0] == {"revenue": [2], "ceo": [3]}
+    assert result.rows[0].pages == {"revenue": [2], "ceo": [3]}
     assert result.rows[0].agreement == {"revenue": 1.0, "ceo": 1.0}
     assert all(r.cells["revenue"].verified for r in result.rows)
     # the remote planned once and never saw a word of the documents
@@ -309,3 +309,118 @@ def test_fields_naming_metadata_need_it_in_every_document(tmp_path: Path):
             local=local,
             remote=remote,
         )
+
+
+# --- function synthesis -------------------------------------------------------------------
+
+GOOD_REVENUE = """def extract(text, metadata):
+    import re
+    m = re.search(r"Total revenue was \\$([\\d.]+ billion)", text)
+    return m.group(1) if m else None"""
+OTHER_REVENUE = """def extract(text, metadata):
+    import re
+    m = re.search(r"revenue was \\$(\\S+ billion)", text)
+    return m.group(1) if m else None"""
+WRONG_REVENUE = '''def extract(text, metadata):
+    return "7"'''
+GOOD_CEO = """def extract(text, metadata):
+    import re
+    m = re.search(r"officer is (\\w+ \\w+)", text)
+    return m.group(1) if m else None"""
+
+
+def synth_local(messages: list[Message]) -> dict[str, Any]:
+    if "Describe in one or two sentences" in messages[-1].content:
+        return {"format": "after the words 'was $' or 'officer is', at the end of a sentence"}
+    return local_reply(messages)
+
+
+def synth_remote(messages: list[Message]) -> dict[str, Any]:
+    prompt = messages[-1].content
+    if '{"functions":' not in prompt:
+        return remote_reply(messages)
+    PLANS.append(prompt)
+    if "Field: revenue" in prompt:
+        return {"functions": [GOOD_REVENUE, WRONG_REVENUE, OTHER_REVENUE]}
+    return {"functions": [GOOD_CEO, "import os\ndef extract(text, metadata):\n    return None"]}
+
+
+def synth_run(docs: list[Document], out: Path, **kwargs: Any):
+    local = get_client("scripted:local", replies=synth_local, local=True)
+    remote = get_client("scripted:remote", replies=synth_remote)
+    return extract(
+        docs, FIELDS, out=out, local=local, remote=remote, price_as="openai:gpt-4o",
+        cache=False, synthesize=True, sample_docs=2, **kwargs,
+    )  # fmt: skip
+
+
+def test_synthesized_functions_answer_where_they_agree_and_the_local_reads_less(tmp_path: Path):
+    PLANS.clear()
+    result = synth_run(corpus(6), tmp_path / "out")
+    assert [r.values["revenue"] for r in result.rows] == [
+        1500.0,
+        2500.0,
+        3500.0,
+        4500.0,
+        5500.0,
+        6500.0,
+    ]
+    assert [r.values["ceo"] for r in result.rows] == [f"Dana Doe{i}" for i in range(6)]
+    fitted = result.plan.functions["fields"]
+    # the constant function disagrees with the local model on the pilot; the one that
+    # imports os never runs
+    assert fitted["revenue"]["kept"] == [0, 2] and fitted["revenue"]["scores"][1] == 0.0
+    assert len(fitted["ceo"]["functions"]) == 1 and fitted["ceo"]["kept"] == [0]
+    # the pilot was read by the local model; the other four documents by the functions
+    methods = [[r.cells[f].method for f in ("revenue", "ceo")] for r in result.rows]
+    assert methods[:2] == [["majority"] * 2] * 2 and methods[2:] == [["function"] * 2] * 4
+    assert [r.local_calls_saved > 0 for r in result.rows] == [False] * 2 + [True] * 4
+    assert all(r.usage["local"].calls == 0 for r in result.rows[2:])
+    # the remote planned once and wrote the functions once per field, from the format
+    # description: no document text reached it
+    assert len(PLANS) == 3 and not any("Dana" in p or "Company" in p for p in PLANS)
+    assert result.plan.review_chars_sent == 0 and result.plan.functions["ngram_share_sent"] == 0.0
+
+
+def test_synthesized_functions_are_reused_on_resume(tmp_path: Path):
+    out = tmp_path / "out"
+    synth_run(corpus(3), out)
+    PLANS.clear()
+    result = synth_run(corpus(5), out)
+    assert PLANS == []  # nothing planned or fitted again
+    assert [r.cells["revenue"].method for r in result.rows[3:]] == ["function", "function"]
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def test_the_command_prints_the_table_and_the_remote_cost_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from typer.testing import CliRunner
+
+    import minions.extract
+    from minions.cli import app
+
+    monkeypatch.setattr(minions.extract, "batch_clients", lambda *a, **k: clients())
+    manifest = tmp_path / "docs.jsonl"
+    manifest.write_text(
+        "\n".join(
+            json.dumps({"id": d.name, "pages": d.pages, "metadata": {"year": 2018}})
+            for d in corpus(3)
+        )
+    )
+    args = ["extract", "--manifest", str(manifest), "--out", str(tmp_path / "out")]
+    args += ["-f", FIELDS[0], "-f", "ceo:str:the chief executive officer in {year}"]
+    args += ["--price-as", "openai:gpt-4o", "--remote", "scripted:remote"]
+    done = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    assert "Dana Doe2" in done.output and "3,500" in done.output
+    assert re.search(r"remote\s+\$0\.\d+ for 1 call\(s\)", done.output)
+    assert "0 characters" in done.output
+    again = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert again.exit_code == 0 and "3 done before this run" in again.output
+    # a bad field is an error that says what to do, not a traceback
+    bad = CliRunner().invoke(app, [*args[:5], "-f", "x:money"], env={"COLUMNS": "200"})
+    assert bad.exit_code != 0 and "unknown field type" in bad.output
+    assert "Traceback" not in bad.output
