@@ -513,6 +513,11 @@ LINE_ITEMS: list[tuple[str, str, str]] = [
     ),
 ]
 
+_DESCRIPTIONS = {name: description for name, _, description in LINE_ITEMS}
+#: one field for every filing: each document's metadata says which line item it is, so
+#: one extraction (one plan) covers filings asked about different line items
+LINE_ITEM_FIELD = FieldSpec(name="line_item", type="number", description="the {line_item}")
+
 #: pages kept either side of an evidence page
 NEIGHBOURS = 2
 #: figures read after a line item's name: one a year column
@@ -614,19 +619,18 @@ def financebench_gold(data: str | Path | None = None) -> GoldSet:
                     "company": first["company"],
                     "fiscal_year": years[doc],
                     "source_pages": [p + 1 for p in kept],
-                    "evidence_pages": [p + 1 for p in evidence],
+                    # the one field's description: what this filing's cell is
+                    "line_item": _DESCRIPTIONS[cells[doc][0][0].field].format(
+                        fiscal_year=years[doc]
+                    ),
                 },
             )
         )
-        for cell, cell_evidence in cells[doc]:
-            at = [kept.index(p) + 1 for p in cell_evidence]
-            gold_cells.append(cell.model_copy(update={"pages": at}))
-    used = {c.field for c in gold_cells}
-    fields = [
-        FieldSpec(name=name, type="number", description=description)
-        for name, _, description in LINE_ITEMS
-        if name in used
-    ]
+        cell, cell_evidence = cells[doc][0]  # one cell a filing: the first question's
+        at = [kept.index(p) + 1 for p in cell_evidence]
+        how = f"{cell.field}: {cell.how}"
+        gold_cells.append(cell.model_copy(update={"pages": at, "field": "line_item", "how": how}))
+    fields = [LINE_ITEM_FIELD]
     gold = GoldSet(fields=fields, documents=documents, cells=gold_cells, skipped=skipped)
     gold.check()
     return gold

@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from minions import rowstore
 from minions.batch_rows import BatchRow
+from minions.extract import PLAN, ExtractRow, PlanFile
 from minions.extract_fields import FieldSpec
 from minions.formatting import percent, usd
 from minions.types import Usage
@@ -74,38 +75,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PLAN = "plan.json"
 #: wrong cells listed per run
 MAX_LISTED = 60
 
 
 # --- what the runs wrote ---------------------------------------------------------------
-
-
-class _ExtractRow(BaseModel):
-    """A row of ``minions extract``'s results.jsonl. Extra keys are ignored: the
-    format belongs to the extractor, and only these are read."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    status: str = "done"
-    values: dict[str, Any] = Field(default_factory=dict)
-    pages: dict[str, list[int] | None] = Field(default_factory=dict)
-    usage: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    wall_s: float = 0.0
-    remote_only_usd: float | None = None
-
-
-class _Plan(BaseModel):
-    """``minions extract``'s plan.json, the keys read (the rest ignored, as above)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    usage: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    remote_usd: float | None = None
-    remote_only_usd: float | None = None
-    remote_only_tokens: int | None = None
 
 
 class Answer(BaseModel):
@@ -118,6 +92,7 @@ class Answer(BaseModel):
     text: str | None = None
     pages: list[int] | None = None
     failed: bool = False
+    method: str = Field(default="", description="extract: how the cell was decided")
 
 
 class Run(BaseModel):
@@ -136,11 +111,7 @@ class Run(BaseModel):
     remote_only_usd: float | None = None
     remote_only_tokens: int | None = None
     wall_s: float = 0.0
-
-
-def _usage(roles: dict[str, dict[str, Any]], role: str) -> Usage:
-    found = roles.get(role) or {}
-    return Usage(**{k: v for k, v in found.items() if k in Usage.model_fields})
+    local_reads_saved: int = Field(default=0, description="reads synthesized functions spared")
 
 
 def _total(values: Sequence[float | None]) -> float | None:
@@ -148,24 +119,22 @@ def _total(values: Sequence[float | None]) -> float | None:
     return None if not values or None in values else sum(v for v in values if v is not None)
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
 def read_extract_run(folder: str | Path) -> Run:
-    """A ``minions extract`` output folder (the only place its format is read)."""
+    """A ``minions extract`` output folder, read with the extractor's own models."""
     folder = Path(folder)
-    rows = {r.id: r for r in map(_ExtractRow.model_validate, _jsonl(folder / rowstore.RESULTS))}
-    plan_path = folder / PLAN
-    plan = (
-        _Plan.model_validate_json(plan_path.read_text(encoding="utf-8"))
-        if plan_path.exists()
-        else _Plan()
-    )
+    rows = {
+        r.id: r
+        for r in rowstore.read_rows(folder / rowstore.RESULTS, ExtractRow, key=lambda r: r.key)
+    }
+    plan = PlanFile.model_validate_json((folder / PLAN).read_text(encoding="utf-8"))
     answers = {
         row.id: {
-            field: Answer(value=value, pages=row.pages.get(field), failed=row.status != "done")
+            field: Answer(
+                value=value,
+                pages=row.pages.get(field),
+                failed=row.status == "error",
+                method=row.cells[field].method if field in row.cells else "",
+            )
             for field, value in row.values.items()
         }
         for row in rows.values()
@@ -175,16 +144,15 @@ def read_extract_run(folder: str | Path) -> Run:
         kind="extract",
         documents=list(rows),
         answers=answers,
-        errors=sum(r.status != "done" for r in rows.values()),
-        remote=_usage(plan.usage, "remote")
-        + sum((_usage(r.usage, "remote") for r in rows.values()), Usage()),
-        local=sum((_usage(r.usage, "local") for r in rows.values()), Usage()),
+        errors=sum(r.status == "error" for r in rows.values()),
+        remote=plan.usage.get("remote", Usage())
+        + sum((r.usage.get("remote", Usage()) for r in rows.values()), Usage()),
+        local=sum((r.usage.get("local", Usage()) for r in rows.values()), Usage()),
         remote_usd=plan.remote_usd,
-        remote_only_usd=plan.remote_only_usd
-        if plan.remote_only_usd is not None
-        else _total([r.remote_only_usd for r in rows.values()]),
-        remote_only_tokens=plan.remote_only_tokens,
+        remote_only_usd=_total([r.remote_only_usd for r in rows.values()]),
+        remote_only_tokens=sum(r.remote_only_input_tokens for r in rows.values()),
         wall_s=sum(r.wall_s for r in rows.values()),
+        local_reads_saved=sum(r.local_calls_saved for r in rows.values()),
     )
 
 

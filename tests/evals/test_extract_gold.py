@@ -18,7 +18,9 @@ from minions.batch_rows import BatchRow
 from minions.evals import extract_gold, extract_report
 from minions.evals.datasets import longhealth
 from minions.evals.extract_gold import GoldSet, financebench_gold, medical_gold, read_gold
+from minions.extract import ExtractRow, PlanFile
 from minions.extract_fields import parse_field
+from minions.extract_plan import ExtractionPlan
 from minions.types import Usage
 from minions.values import figures
 
@@ -168,25 +170,25 @@ def _gold_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def _extract_run(folder: Path, rows: list[dict[str, Any]], plan: dict[str, Any]) -> Path:
+def _extract_run(folder: Path, rows: list[ExtractRow], remote: Usage, usd: float | None) -> Path:
     folder.mkdir()
-    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "plan.json").write_text(json.dumps(plan))
-    (folder / "run.json").write_text("{}")
+    (folder / "results.jsonl").write_text("".join(r.model_dump_json() + "\n" for r in rows))
+    plan = PlanFile(plan=ExtractionPlan(fields=[]), usage={"remote": remote}, remote_usd=usd)
+    (folder / "plan.json").write_text(plan.model_dump_json())
     return folder
 
 
-def _row(doc: str, values: dict[str, Any], pages: dict[str, list[int]]) -> dict[str, Any]:
-    return {
-        "id": doc,
-        "status": "done",
-        "values": values,
-        "pages": pages,
-        "agreement": {k: 1.0 for k in values},
-        "usage": {"local": {"input_tokens": 1000, "output_tokens": 50, "calls": 4}},
-        "wall_s": 2.5,
-        "something_new": True,  # extra keys are ignored
-    }
+def _row(doc: str, values: dict[str, Any], pages: dict[str, list[int]]) -> ExtractRow:
+    return ExtractRow(
+        id=doc,
+        settings_hash="abc",
+        status="answered",
+        values=values,
+        pages=pages,
+        agreement={k: 1.0 for k in values},
+        usage={"local": Usage(input_tokens=1000, output_tokens=50, calls=4)},
+        wall_s=2.5,
+    )
 
 
 def test_the_report_scores_one_right_and_one_wrong_cell_as_half(tmp_path: Path) -> None:
@@ -194,10 +196,8 @@ def test_the_report_scores_one_right_and_one_wrong_cell_as_half(tmp_path: Path) 
     run = _extract_run(
         tmp_path / "run",
         [_row("d1", {"birth_date": "1967-05-29", "capex": 1620.0}, {"birth_date": [2]})],
-        {
-            "usage": {"remote": {"input_tokens": 800, "output_tokens": 300, "calls": 1}},
-            "remote_usd": 0.01,
-        },
+        Usage(input_tokens=800, output_tokens=300, calls=1),
+        0.01,
     )
     report = extract_report.build_report(gold, [run])
     (score,) = report.runs
@@ -216,12 +216,14 @@ def test_a_list_cell_needs_every_item_and_recall_gives_partial_credit(tmp_path: 
     exact = _extract_run(
         tmp_path / "exact",
         [_row("d2", {"meds": ["simvistatin 10 mg.", " Aspirin"]}, {})],
-        {"usage": {}},
+        Usage(),
+        None,
     )
     partial = _extract_run(
         tmp_path / "partial",
         [_row("d2", {"meds": ["Simvistatin 10 MG (daily)", "Ibuprofen"]}, {})],
-        {"usage": {}},
+        Usage(),
+        None,
     )
     report = extract_report.build_report(gold, [exact, partial])
     first, second = report.runs
@@ -273,7 +275,7 @@ def test_batch_answers_are_read_from_their_text(tmp_path: Path) -> None:
             ("d2", "meds"): "- Simvistatin 10 MG\n- Aspirin",
         },
     )
-    run = _extract_run(tmp_path / "run", [_row("d1", {}, {})], {"usage": {}})
+    run = _extract_run(tmp_path / "run", [_row("d1", {}, {})], Usage(), None)
     report = extract_report.build_report(gold, [run], [batch])
     extract, asked = report.runs
     assert [c.correct for c in asked.cells] == [True, True, True]
