@@ -136,6 +136,12 @@ class ExtractSettings(BaseModel):
     pages: str | None = Field(default=None, description="the pages kept of every document")
     review: int = Field(default=0, ge=0, description="cells shown to the remote in the review")
     synthesize: bool = False
+    local_max_tokens: int = Field(
+        default=192, ge=16, description="the most tokens the local model writes per read"
+    )
+    remote_max_tokens: int = Field(
+        default=1536, ge=64, description="the most tokens the remote writes per reply"
+    )
     sample_docs: int = Field(
         default=3,
         ge=1,
@@ -143,6 +149,12 @@ class ExtractSettings(BaseModel):
         "to sample cells from or functions to fit on them",
     )
     limits: Limits | None = Field(default=None, description="each document's own limits")
+
+    def options(self, role: str) -> dict[str, Any]:
+        """The options of every ``role`` call: deterministic (so the response cache
+        serves a rerun), and bounded."""
+        tokens = self.local_max_tokens if role == "local" else self.remote_max_tokens
+        return {"temperature": 0.0, "max_tokens": tokens}
 
     @property
     def hash(self) -> str:
@@ -302,7 +314,7 @@ class Reader:
         try:
             answer = await run.call_json(
                 "local", messages, schema, purpose=f"read {spec.name}", round=run.rounds[-1],
-                attempts=2,
+                attempts=2, **self.settings.options("local"),
             )  # fmt: skip
         except ProtocolError as exc:
             run.note(f"{spec.name} on {hit.pages}: {exc}")
@@ -335,7 +347,7 @@ class Reader:
         try:
             reply = await run.call_json(
                 "local", messages, TieChoice, purpose=f"tie {spec.name}", round=run.rounds[-1],
-                attempts=2,
+                attempts=2, **self.settings.options("local"),
             )  # fmt: skip
         except ProtocolError:
             return cell
@@ -695,6 +707,8 @@ async def extract_async(
     review: int = 0,
     synthesize: bool = False,
     sample_docs: int = 3,
+    local_max_tokens: int = 192,
+    remote_max_tokens: int = 1536,
     limits: Limits | None = None,
     cache: BatchCache = True,
     on_start: OnStart | None = None,
@@ -729,6 +743,8 @@ async def extract_async(
         review=review,
         synthesize=synthesize,
         sample_docs=sample_docs,
+        local_max_tokens=local_max_tokens,
+        remote_max_tokens=remote_max_tokens,
         limits=limits,
     )
     chunk(Document.from_text("x"), chunking, size=chunk_size)  # an unknown chunker fails now
@@ -765,7 +781,9 @@ async def extract_async(
         made: dict[str, Any] = {}
 
         async def planning() -> None:
-            made["plan"], made["from_remote"] = await make_plan(run, specs, summary)
+            made["plan"], made["from_remote"] = await make_plan(
+                run, specs, summary, **settings.options("remote")
+            )
 
         result = await run.execute(planning())
         if "plan" not in made:
@@ -855,7 +873,9 @@ async def _review(
     revised: dict[str, ExtractionPlan] = {}
 
     async def reviewing() -> None:
-        revised["plan"] = await review_plan(run, plan_file.plan, specs, cells)
+        revised["plan"] = await review_plan(
+            run, plan_file.plan, specs, cells, **settings.options("remote")
+        )
 
     result = await run.execute(reviewing())
     plan_file.add(result)

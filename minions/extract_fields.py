@@ -22,7 +22,7 @@ import string
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
@@ -239,14 +239,14 @@ def answer_schema(field: FieldSpec) -> type[BaseModel]:
     first (so the value is grounded in it), then the value as written in the text (a
     figure keeps its scale word and unit, a date its format: the rules normalise
     them), or null."""
-    value: Any = {"bool": bool | None}.get(field.base, str | None)
+    value: Any = {"bool": bool | None}.get(field.base, Annotated[str, Field(max_length=300)] | None)
     if field.is_list:
-        value = list[str] | None
+        value = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=20)] | None
     return create_model(
         f"{field.name}_answer",
         __config__=ConfigDict(extra="forbid"),
         quote=(
-            str | None,
+            Annotated[str, Field(max_length=500)] | None,
             Field(description="the words of the text that give the value, copied exactly"),
         ),
         value=(value, Field(description="the value as the text writes it, or null")),

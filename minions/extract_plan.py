@@ -50,12 +50,16 @@ class FieldPlan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    task: str = Field(description="the instruction for the local model; may hold {placeholders}")
-    where: str = Field(default="", description="where the value is usually found")
-    synonyms: list[str] = Field(default_factory=list, description="other words for it")
-    unit: str | None = Field(default=None, description="the unit values are given in")
-    rules: str = Field(default="", description="how to write the value")
+    name: str = Field(max_length=100)
+    task: str = Field(
+        max_length=400, description="the instruction for the local model; may hold {placeholders}"
+    )
+    where: str = Field(default="", max_length=300, description="where the value is usually found")
+    synonyms: list[str] = Field(
+        default_factory=list, max_length=8, description="other words for it"
+    )
+    unit: str | None = Field(default=None, max_length=60, description="the unit of the values")
+    rules: str = Field(default="", max_length=300, description="how to write the value")
 
 
 class ExtractionPlan(BaseModel):
@@ -108,7 +112,10 @@ def _field_lines(fields: Sequence[FieldSpec]) -> str:
 
 
 async def make_plan(
-    run: Run, fields: Sequence[FieldSpec], documents: Sequence[Mapping[str, Any]]
+    run: Run,
+    fields: Sequence[FieldSpec],
+    documents: Sequence[Mapping[str, Any]],
+    **options: Any,
 ) -> tuple[ExtractionPlan, bool]:
     """The remote's plan for ``fields`` (one call, re-asked when malformed), and
     whether it came from the remote (False: the fallback, noted in ``run``)."""
@@ -122,7 +129,9 @@ async def make_plan(
     ]
     round_ = run.new_round()
     try:
-        plan = await run.call_json("remote", messages, ExtractionPlan, purpose="plan", round=round_)
+        plan = await run.call_json(
+            "remote", messages, ExtractionPlan, purpose="plan", round=round_, **options
+        )
     except ProtocolError as exc:
         run.note(f"the remote wrote no usable plan ({exc}); each field's description is its task")
         return fallback_plan(fields), False
@@ -143,7 +152,11 @@ class ReviewCell(BaseModel):
 
 
 async def review_plan(
-    run: Run, plan: ExtractionPlan, fields: Sequence[FieldSpec], cells: Sequence[ReviewCell]
+    run: Run,
+    plan: ExtractionPlan,
+    fields: Sequence[FieldSpec],
+    cells: Sequence[ReviewCell],
+    **options: Any,
 ) -> ExtractionPlan:
     """The plan after the remote checked it against ``cells`` (one call); the plan
     unchanged when its reply is unusable."""
@@ -156,7 +169,7 @@ async def review_plan(
     ]
     try:
         revised = await run.call_json(
-            "remote", messages, ExtractionPlan, purpose="review", round=run.new_round()
+            "remote", messages, ExtractionPlan, purpose="review", round=run.new_round(), **options
         )
     except ProtocolError as exc:
         run.note(f"the review gave no usable plan ({exc}); the plan stays as it was")

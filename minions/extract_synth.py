@@ -272,6 +272,7 @@ class Synthesizer:
                 purpose=f"describe {spec.name}",
                 round=round_,
                 attempts=2,
+                **self.settings.options("local"),
             )
             keys = sorted({k for row in pilot for k in by_id[row.id].metadata})
             sent_snippets = (
@@ -298,6 +299,7 @@ class Synthesizer:
                 FunctionCode,
                 purpose=f"functions {spec.name}",
                 round=round_,
+                **self.settings.options("remote"),
             )
         except ProtocolError as exc:
             return FieldFunctions(note=f"no functions: {exc}")
