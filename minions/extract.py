@@ -80,7 +80,15 @@ from minions.extract_plan import (
     make_plan,
     review_plan,
 )
-from minions.extract_values import Candidate, Cell, aggregate, resolve_tie
+from minions.extract_values import (
+    Candidate,
+    Cell,
+    aggregate,
+    coerce,
+    resolve_tie,
+    supports,
+    values_in,
+)
 from minions.limits import Limits
 from minions.pricing import price
 from minions.prompts import render
@@ -304,6 +312,7 @@ class Reader:
                     text=hit.text,
                     name=spec.name,
                     type=spec.type,
+                    description=spec.describe(metadata) or spec.name,
                     task=_fill(plan.task, metadata),
                     hints=self.hints(plan, metadata),
                     shape=shape,
@@ -321,12 +330,20 @@ class Reader:
             return Candidate(pages=pages)
         quote = getattr(answer, "quote", None)
         value = getattr(answer, "value", None)
-        return Candidate(
-            value=value,
-            quote=quote,
-            verified=check_quote(quote, hit.text).verified if quote else False,
-            pages=pages,
-        )
+        found = bool(quote) and check_quote(quote, hit.text).verified
+        if not found or quote is None:
+            return Candidate(value=value, quote=quote, pages=pages)
+        normal = coerce(spec, value, plan.unit)
+        if supports(spec, quote, normal, plan.unit):
+            return Candidate(value=value, quote=quote, verified=True, pages=pages)
+        # the quote is the chunk's; a value it does not state is not: when the quote
+        # states exactly one value of the type, that one is taken
+        stated = values_in(spec, quote, plan.unit) if spec.base in ("date", "number", "int") else []
+        if len(stated) == 1:
+            return Candidate(
+                value=stated[0], quote=quote, verified=True, pages=pages, source="quote"
+            )
+        return Candidate(value=value, quote=quote, pages=pages)
 
     async def tiebreak(
         self, run: Run, spec: FieldSpec, plan: FieldPlan, cell: Cell, metadata: Mapping[str, Any]

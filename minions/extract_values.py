@@ -10,9 +10,10 @@ majority over the non-null candidates:
 
 - the chosen value's **agreement** is the share of the non-null candidates that give
   it (None when every candidate is null);
-- a tie between values is broken by the rules where they can: verified quotes over
-  unverified ones; otherwise the cell is a **conflict**, and the caller may let the
-  local model choose among the tied values (:attr:`Cell.tied`);
+- a tie between values is broken by the rules where they can: values whose quote was
+  found in the chunk and states them over the others; otherwise the cell is a
+  **conflict**, and the caller may let the local model choose among the tied values
+  (:attr:`Cell.tied`);
 - a list gathers its items over the candidates (a list is often spread over pages);
   its agreement is the mean share of non-null candidates that name each item.
 """
@@ -29,7 +30,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from minions.extract_fields import FieldSpec
 from minions.values import figures, parse_date, scale_of
 
-__all__ = ["Candidate", "Cell", "aggregate", "coerce", "resolve_tie", "same"]
+__all__ = [
+    "Candidate",
+    "Cell",
+    "aggregate",
+    "coerce",
+    "resolve_tie",
+    "same",
+    "supports",
+    "values_in",
+]
 
 _TRUE = {"yes", "true", "y", "1", "present", "positive"}
 _FALSE = {"no", "false", "n", "0", "absent", "negative", "none"}
@@ -43,9 +53,13 @@ class Candidate(BaseModel):
 
     value: Any = None
     quote: str | None = None
-    verified: bool = False
+    verified: bool = Field(
+        default=False, description="the quote is in the chunk and states the value"
+    )
     pages: list[int] = Field(default_factory=list)
-    source: str = Field(default="local", description="local, or function:<i> (synthesized)")
+    source: str = Field(
+        default="local", description="local; quote: the value its quote states, not the one written"
+    )
 
 
 class Cell(BaseModel):
@@ -116,6 +130,36 @@ def coerce(field: FieldSpec, raw: Any, unit: str | None = None) -> Any:
 
 def _fold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
+
+
+_DATES = re.compile(
+    r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}"
+    r"|[A-Z][a-z]+\.? \d{1,2}, \d{4}|\d{1,2} [A-Z][a-z]+\.? \d{4}"
+)
+
+
+def values_in(field: FieldSpec, text: str, unit: str | None = None) -> list[Any]:
+    """The values of ``field``'s type that ``text`` writes: its dates, its figures
+    (brought to ``unit``), for a string or a list the text itself."""
+    if field.base == "date":
+        found = _DATES.findall(text)
+        return [v for v in (coerce(field, f) for f in found) if v is not None]
+    if field.base in ("number", "int"):
+        single = field.model_copy(update={"type": field.base})
+        return [v for f in figures(text) if (v := coerce(single, f.text, unit)) is not None]
+    return [text]
+
+
+def supports(field: FieldSpec, quote: str, value: Any, unit: str | None = None) -> bool:
+    """Whether ``quote`` states ``value`` (normalised): one of its dates or figures is
+    the value; a string or each list item is in it (case folded)."""
+    if value is None:
+        return False
+    if field.base in ("str", "bool") or field.is_list:
+        items = value if isinstance(value, list) else [value]
+        folded = quote.casefold()
+        return all(str(item).casefold() in folded for item in items)
+    return any(same(field, value, v) for v in values_in(field, quote, unit))
 
 
 def same(field: FieldSpec, a: Any, b: Any) -> bool:

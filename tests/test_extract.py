@@ -424,3 +424,40 @@ def test_the_command_prints_the_table_and_the_remote_cost_and_resumes(
     bad = CliRunner().invoke(app, [*args[:5], "-f", "x:money"], env={"COLUMNS": "200"})
     assert bad.exit_code != 0 and "unknown field type" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_a_quote_found_in_the_chunk_must_state_the_value_or_gives_its_own():
+    from minions.extract_values import supports, values_in
+
+    assert supports(DATE, "born on 05/29/1967", "1967-05-29")
+    assert not supports(DATE, "born on 05/29/1967", "2013-04-11")
+    assert values_in(DATE, "seen on 04/11/2013, born on May 29, 1967") == [
+        "2013-04-11",
+        "1967-05-29",
+    ]
+    assert supports(NUMBER, "Purchases of PP&E (1,577) (1,373)", 1577.0, "USD millions") is False
+    assert supports(NUMBER, "Purchases of PP&E (1,577) (1,373)", -1577.0, "USD millions")
+    assert supports(LIST, "Naproxen 220 MG; Simvastatin", ["naproxen 220 mg"])
+
+
+def test_a_read_whose_value_its_verified_quote_does_not_state_takes_the_quotes(tmp_path: Path):
+    """A weak model copies the right line and writes another value: the line wins."""
+
+    def reply(messages: list[Message]) -> dict[str, Any]:
+        passage = messages[-1].content.split("\n---\n")[0]
+        if "chief executive" in passage:
+            return {"quote": "Our chief executive officer", "value": "Dana Doe"}
+        if m := re.search(r"Total revenue was \$[\d.]+ billion", passage):
+            return {"quote": m[0], "value": "12 million"}
+        return {"quote": None, "value": None}
+
+    local = get_client("scripted:local", replies=reply, local=True)
+    remote = get_client("scripted:remote", replies=remote_reply)
+    result = extract(corpus(1), FIELDS, out=tmp_path, local=local, remote=remote, cache=False)
+    (row,) = result.rows
+    assert row.values["revenue"] == 1500.0
+    (taken,) = [c for c in row.candidates["revenue"] if c.value is not None]
+    assert taken.source == "quote" and taken.verified
+    # a string its quote does not state is kept, unverified
+    (ceo,) = [c for c in row.candidates["ceo"] if c.value is not None]
+    assert ceo.value == "Dana Doe" and not ceo.verified
