@@ -33,6 +33,7 @@ from minions.clients import Client, get_client
 from minions.errors import ConfigurationError
 from minions.limits import Limits
 from minions.protocol import get_protocol, parse_option
+from minions.protocols.confidence import signals
 from minions.rowstore import RESULTS, RUN_INFO, RowWriter
 from minions.run import Privacy
 from minions.types import Result, RunStatus, Usage
@@ -113,6 +114,9 @@ class EvalRow(BaseModel):
     )
     longest_span_chars: int | None = Field(
         default=None, description="the longest verbatim span of the documents it was sent"
+    )
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="the run's confidence signals (protocols.confidence)"
     )
     context: str = ""
     local_model: str
@@ -277,6 +281,7 @@ async def _run_pair(example: Example, protocol: str, ctx: _Context) -> EvalRow:
         rounds=len(result.rounds) if result else 0,
         ngram_share=result.privacy.ngram_share if result else None,
         longest_span_chars=result.privacy.longest_span_chars if result else None,
+        signals=signals(result.rounds, result.answer).model_dump() if result else {},
         context=example.context,
         local_model=settings.local,
         remote_model=settings.remote,
