@@ -32,6 +32,7 @@ This module logs; progress bars are the CLI's (``on_start`` and ``on_row`` feed 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 import time
@@ -39,7 +40,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from typing import Protocol as Interface
 
 from minions import rowstore
@@ -68,6 +69,9 @@ from minions.limits import Limits
 from minions.pricing import price
 from minions.run import Privacy
 from minions.types import Result, Usage
+
+if TYPE_CHECKING:
+    from minions.protocol import Learner
 
 __all__ = [
     "BatchCache",
@@ -235,6 +239,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def taught(job: RowJob, share: float) -> bool:
+    """Whether the teacher answers this row too: a stable draw from the row's key, so
+    a resumed batch teaches the same rows."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(f"{job.document.id}\0{job.question.id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
 async def run_row(
     settings: BatchSettings,
     job: RowJob,
@@ -243,29 +256,46 @@ async def run_row(
     remote: Client,
     *,
     worker: str,
+    learner: Learner | None = None,
 ) -> BatchRow:
     """Run the batch's protocol on one (document, question). A failure (the document
     did not load, the protocol raised) is a row with status "error"; only Ctrl-C and
-    cancellation propagate."""
+    cancellation propagate. With a ``learner`` (``teach``), the row runs with its
+    policy as it is now and, when :func:`taught`, the teacher runs too and the
+    policy learns from both."""
     from minions.protocol import get_protocol  # the registry; protocols depend on the core
 
     started = time.perf_counter()
     result: Result | None = None
+    extra: dict[str, Any] = {}
     if isinstance(document, BaseException):
         error: str | None = f"{type(document).__name__}: {document}"
     else:
         try:
-            strategy = get_protocol(settings.protocol)(**settings.options)
-            result = await strategy.run(
-                job.question.text,
-                [document],
+            strategy = (
+                learner.student()
+                if learner is not None
+                else get_protocol(settings.protocol)(**settings.options)
+            )
+            arguments: dict[str, Any] = dict(
                 local=local,
                 remote=remote,
                 price_as=settings.price_as,
                 limits=settings.limits,
                 privacy=settings.privacy,
             )
+            result = await strategy.run(job.question.text, [document], **arguments)
             error = result.error
+            if learner is not None:
+                extra["stage"], extra["escalations"] = learner.route(strategy)
+                if taught(job, settings.teach):
+                    teacher = await learner.teacher.run(job.question.text, [document], **arguments)
+                    lesson = learner.learn(strategy, result, teacher)
+                    extra.update(
+                        taught=True,
+                        teacher_agrees=lesson.agrees,
+                        teacher_usd=teacher.cost.remote_usd,
+                    )
         except Exception as exc:
             logger.warning(
                 "%s / %s raised %s: %s", job.document.id, job.question.id, type(exc).__name__, exc
@@ -295,6 +325,7 @@ async def run_row(
         metadata=job.document.metadata,
         worker=worker,
         finished_at=_now(),
+        **extra,
     )
 
 
@@ -496,7 +527,12 @@ class LocalEngine:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
 
     async def run(self, queue: WorkQueue, sink: RowSink, settings: BatchSettings) -> None:
+        from minions.protocol import get_protocol
+
         local, remote = batch_clients(self.local, self.remote, cache=self.cache)
+        # a protocol that routes (auto) reports its stage on every row, and learns
+        # from the teacher on the taught ones
+        learner = get_protocol(settings.protocol)(**settings.options).learner()
         pages = PageSelection.parse(settings.pages) if settings.pages else None
         documents = DocumentCache(pages, queue.jobs())
         sink.progress.workers = 1
@@ -506,7 +542,9 @@ class LocalEngine:
                 sink.progress.in_flight += 1
                 try:
                     document = await documents.get(job.document)
-                    row = await run_row(settings, job, document, local, remote, worker="local")
+                    row = await run_row(
+                        settings, job, document, local, remote, worker="local", learner=learner
+                    )
                 finally:
                     sink.progress.in_flight -= 1
                 documents.done_with(job.document)
@@ -569,6 +607,7 @@ async def batch_async(
     retry_errors: bool = False,
     cache: BatchCache = True,
     privacy: Privacy = "off",
+    teach: float = 0.0,
     on_start: OnStart | None = None,
     on_row: OnRow | None = None,
     **config: Any,
@@ -589,11 +628,21 @@ async def batch_async(
     ``cache`` (on by default; False, or a folder) answers the deterministic calls a
     row makes from the response cache (:mod:`minions.clients.cache`), in every worker.
     ``privacy="strict"`` runs every row behind the shield (:mod:`minions.shield`).
+    ``teach`` (a share, e.g. 0.1) has a teacher answer that share of the rows too, for
+    a protocol that learns from it (``auto``: its deferral policy), on the local engine.
     """
     from minions.protocol import get_protocol
 
     out = Path(out)
-    get_protocol(protocol)(**config)  # unknown protocols and options fail before any work
+    strategy = get_protocol(protocol)(**config)  # unknown protocols and options fail now
+    if teach and strategy.learner() is None:
+        raise ConfigurationError(
+            f"--teach needs a protocol that learns from a teacher (auto); {protocol} does not"
+        )
+    if teach and engine != "local":
+        raise ConfigurationError(
+            "--teach runs on the local engine: the policy learns in one process"
+        )
     local = local if local is not None else DEFAULT_LOCAL
     if remote is None:
         remote = default_remote()
@@ -610,6 +659,7 @@ async def batch_async(
         limits=row_limits,
         pages=str(selection) if selection else None,
         privacy=privacy,
+        teach=teach,
     )
     _check_budget_is_priced(limits, settings)
     if isinstance(questions, str):

@@ -5,6 +5,7 @@ this module draws its progress bar and its summary."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -182,6 +183,16 @@ def batch_command(
     ] = None,
     no_cache: NoCacheOption = False,
     privacy: PrivacyOption = "off",
+    teach: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            metavar="SHARE",
+            help="auto: a teacher (its last stage) also answers this share of the rows, and "
+            "the deferral policy learns from its answers as the batch goes (e.g. 0.1).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run a protocol over documents x questions: one row per pair in OUT/results.jsonl,
     then OUT/results.parquet and OUT/results.csv.
@@ -244,6 +255,7 @@ def batch_command(
                     retry_errors=retry_errors,
                     cache=not no_cache,
                     privacy=privacy,
+                    teach=teach,
                     on_start=on_start,
                     on_row=on_row,
                     **options,
@@ -286,10 +298,41 @@ def _print_summary(result: BatchResult) -> None:
         ("results", str(result.out / "results.jsonl")),
         ("tables", f"{result.parquet}, {result.csv}"),
     ]
+    lines += teaching_lines(result.rows)
     console = Console()
     width = max(len(key) for key, _ in lines)
     for key, value in lines:  # soft-wrapped: a path broken over lines cannot be copied
         console.print(f"[bold]{key:<{width}}[/]  {value}", highlight=False, soft_wrap=True)
+
+
+#: windows the batch's rows are cut into, in the order they finished, to show learning
+TEACH_WINDOWS = 3
+
+
+def teaching_lines(rows: Sequence[BatchRow]) -> list[tuple[str, str]]:
+    """For a batch of ``auto`` rows: the escalation rate and, on taught rows, the
+    agreement with the teacher, in windows of the rows in the order they finished."""
+    routed = sorted((r for r in rows if r.stage is not None), key=lambda r: r.finished_at)
+    if not routed:
+        return []
+    size = max(1, -(-len(routed) // TEACH_WINDOWS))
+    lines = []
+    for start in range(0, len(routed), size):
+        window = routed[start : start + size]
+        escalated = sum(r.escalations > 0 for r in window)
+        taught = [r for r in window if r.taught]
+        agreed = sum(bool(r.teacher_agrees) for r in taught)
+        agreement = f"{agreed}/{len(taught)} agree with the teacher" if taught else "none taught"
+        lines.append(
+            (
+                f"rows {start + 1}-{start + len(window)}",
+                f"escalated {escalated}/{len(window)} ({escalated / len(window):.0%}); {agreement}",
+            )
+        )
+    teacher = sum(r.teacher_usd or 0.0 for r in routed)
+    if any(r.taught for r in routed):
+        lines.append(("teacher $", format_usd(teacher)))
+    return lines
 
 
 def register(cli: typer.Typer) -> None:

@@ -58,14 +58,19 @@ class BatchSettings(BaseModel):
     limits: Limits | None = Field(default=None, description="each row's own limits")
     pages: str | None = Field(default=None, description="the pages kept of every document")
     privacy: Privacy = Field(default="off", description="see minions.shield")
+    teach: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="the share of rows a teacher also answers"
+    )
 
     @property
     def hash(self) -> str:
         """12 hex digits of the settings (the options in any order hash the same;
-        privacy "off" hashes as batches written before the setting existed)."""
+        privacy "off" and teach 0 hash as batches written before those settings)."""
         settings = self.model_dump(mode="json")
         if settings["privacy"] == "off":
             del settings["privacy"]
+        if not settings["teach"]:
+            del settings["teach"]
         text = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -97,6 +102,11 @@ class BatchRow(BaseModel):
     price_as: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict, description="the document's")
     worker: str = Field(default="", description="where the row ran: local, or ray:<node>:<pid>")
+    stage: str | None = Field(default=None, description="auto: the stage that answered")
+    escalations: int = Field(default=0, description="auto: the stages that passed the row on")
+    taught: bool = Field(default=False, description="--teach: the teacher answered it too")
+    teacher_agrees: bool | None = None
+    teacher_usd: float | None = Field(default=None, description="what the teacher's run cost")
     finished_at: str = ""
 
     @property
@@ -118,14 +128,17 @@ class BatchRow(BaseModel):
 
 
 def columns() -> list[tuple[str, str]]:
-    """The export's columns and their kinds (``str``, ``int``, ``float``, ``list``), in
-    order: the row's fields with usage flattened after them."""
-    kinds = {"citations": "list", "metadata": "str", "rounds": "int"}
+    """The export's columns and their kinds (``str``, ``int``, ``float``, ``bool``,
+    ``list``), in order: the row's fields with usage flattened after them."""
+    kinds = {"citations": "list", "metadata": "str"}
     found = []
     for name, field in BatchRow.model_fields.items():
         if name == "usage":
             continue
-        kind = kinds.get(name) or ("float" if "float" in str(field.annotation) else "str")
+        annotation = str(field.annotation)
+        kind = kinds.get(name) or next(
+            (k for k in ("float", "bool", "int") if k in annotation), "str"
+        )
         found.append((name, kind))
     for role in ROLES:
         for name, field in Usage.model_fields.items():
@@ -146,7 +159,7 @@ def write_parquet(rows: Sequence[BatchRow], path: str | Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
     schema = pa.schema(
         [
             (name, pa.list_(pa.string()) if kind == "list" else types[kind])

@@ -40,6 +40,7 @@ __all__ = [
     "Target",
     "calibrate",
     "default_profile_path",
+    "features",
     "fit_logistic",
     "mark_frontier",
     "predict",
@@ -140,13 +141,13 @@ def mark_frontier(plans: Sequence[PlanPoint]) -> list[PlanPoint]:
     return [p.model_copy(update={"frontier": not dominated(p)}) for p in plans]
 
 
-def _features(signals: dict[str, float]) -> list[float]:
+def features(signals: dict[str, float]) -> list[float]:
     return [1.0, *(float(signals.get(name, 0.0)) for name in FEATURES)]
 
 
 def predict(weights: Sequence[float], signals: dict[str, float]) -> float:
     """P(correct | signals) under ``weights``."""
-    z = sum(w * x for w, x in zip(weights, _features(signals), strict=True))
+    z = sum(w * x for w, x in zip(weights, features(signals), strict=True))
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
 
@@ -158,7 +159,7 @@ def fit_logistic(
     weights = [0.0] * (len(FEATURES) + 1)
     if not outcomes:
         return weights
-    rows = [(_features(o.signals), 1.0 if o.correct else 0.0) for o in outcomes]
+    rows = [(features(o.signals), 1.0 if o.correct else 0.0) for o in outcomes]
     for _ in range(steps):
         grad = [0.0] * len(weights)
         for x, y in rows:

@@ -25,8 +25,9 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Protocol as Interface
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from minions.clients import Client
 from minions.documents import Document
@@ -116,11 +117,42 @@ class Protocol(ABC, Generic[ConfigT]):
         )
         return await run.execute(self.answer(run))
 
+    def learner(self) -> Learner | None:
+        """What learns from a teacher as a batch goes (``--teach``), for a protocol
+        that can; None for the others."""
+        return None
+
     @abstractmethod
     async def answer(self, run: Run) -> None:
         """The protocol's work: make every model call through ``run.call`` or
         ``run.call_json`` (metered, recorded, limited), open rounds with
         ``run.new_round()``, and set ``run.answer`` (and ``run.citations``)."""
+
+
+class Lesson(BaseModel):
+    """What one taught row told a learner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agrees: bool = Field(description="the learner's answer agrees with the teacher's")
+    teacher_answer: str | None = None
+    updated: int = Field(default=0, description="stage models updated")
+
+
+class Learner(Interface):
+    """A protocol whose decisions are learned online from a teacher (``minions batch
+    --teach``): :meth:`student` runs a row with the policy as it is now; on a sampled
+    row :attr:`teacher` runs too and :meth:`learn` updates the policy from the two."""
+
+    teacher: Protocol[Any]
+
+    def student(self) -> Protocol[Any]: ...
+
+    def learn(self, student: Protocol[Any], result: Result, teacher: Result) -> Lesson: ...
+
+    def route(self, student: Protocol[Any]) -> tuple[str | None, int]:
+        """Which stage answered the student's last run, and how many it escalated."""
+        ...
 
 
 def make_config(config_cls: type[ModelT], options: dict[str, Any], name: str) -> ModelT:

@@ -19,16 +19,29 @@ measured, and the notes say so.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import Field, field_validator
 
-from minions.profile import Cascade, Profile, Stage, Target, calibrate, default_profile_path
-from minions.protocol import BASIC, Protocol, ProtocolConfig, get_protocol
+from minions.profile import (
+    Cascade,
+    Profile,
+    Stage,
+    Target,
+    calibrate,
+    default_profile_path,
+    features,
+    predict,
+)
+from minions.protocol import BASIC, Lesson, Protocol, ProtocolConfig, get_protocol
 from minions.run import Run
+from minions.types import Result
 
 from .confidence import signals
+from .votes import answer_key
 
-__all__ = ["DEFAULT_CASCADE", "Auto", "AutoConfig"]
+__all__ = ["DEFAULT_CASCADE", "Auto", "AutoConfig", "OnlinePolicy", "StageTrace"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +84,31 @@ class AutoConfig(ProtocolConfig):
         json_schema_extra=BASIC,
     )
 
+    threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        title="Threshold",
+        description="keep a stage's answer at this P(correct); not set: calibrated to the "
+        "target on the profile",
+    )
+
     @field_validator("target")
     @classmethod
     def _target(cls, value: str) -> str:
         return str(Target.parse(value))
+
+
+@dataclass
+class StageTrace:
+    """What one stage of a run did."""
+
+    index: int
+    name: str
+    answer: str | None
+    signals: dict[str, float]
+    p: float
+    kept: bool
 
 
 class Auto(Protocol[AutoConfig]):
@@ -82,8 +116,25 @@ class Auto(Protocol[AutoConfig]):
     summary = "a cascade over the tuned plans: cheapest first, escalating when unsure"
     Config = AutoConfig
 
+    def __init__(
+        self, config: AutoConfig | None = None, *, cascade: Cascade | None = None, **options: Any
+    ) -> None:
+        super().__init__(config, **options)
+        self._given = cascade
+        #: the stages the last run went through
+        self.trace: list[StageTrace] = []
+
     def cascade(self) -> tuple[Cascade, str]:
         """The cascade this run follows, and where it came from."""
+        if self._given is not None:
+            return self._given, "a policy learned as the batch goes"
+        cascade, source = self._chosen()
+        if self.config.threshold is None:
+            return cascade, source
+        fixed = cascade.model_copy(update={"threshold": self.config.threshold})
+        return fixed, f"{source}; threshold {self.config.threshold:g} as set"
+
+    def _chosen(self) -> tuple[Cascade, str]:
         path = self.config.profile or default_profile_path()
         if self.config.profile is None and not default_profile_path().exists():
             return DEFAULT_CASCADE, DEFAULT_CASCADE.why
@@ -103,6 +154,9 @@ class Auto(Protocol[AutoConfig]):
             await get_protocol(stage.protocol)(**stage.options).answer(run)
             found = signals(run.rounds[before:], run.answer)
             keep, p = cascade.keeps(index, found.model_dump())
+            self.trace.append(
+                StageTrace(index, stage.name, run.answer, found.model_dump(), p, keep)
+            )
             shown = ", ".join(f"{k} {v:.2f}" for k, v in found.model_dump().items())
             if keep:
                 last = index == len(cascade.stages) - 1
@@ -117,3 +171,40 @@ class Auto(Protocol[AutoConfig]):
                 f"auto: stage {index + 1} ({stage.name}) escalated: P(correct) {p:.2f} < "
                 f"{cascade.threshold:.2f} ({shown})"
             )
+
+    def learner(self) -> OnlinePolicy:
+        return OnlinePolicy(self.cascade()[0])
+
+
+class OnlinePolicy:
+    """The cascade's stage models learning from a teacher, the last (most accurate)
+    stage: on a taught row each stage that ran gets one gradient step of its logistic
+    model towards whether its answer agreed with the teacher's (the same answer once
+    normalised, :func:`.votes.answer_key`). The threshold stays as calibrated."""
+
+    def __init__(self, cascade: Cascade, rate: float = 0.5) -> None:
+        self.cascade = cascade.model_copy(deep=True)
+        self.rate = rate
+        last = self.cascade.stages[-1]
+        self.teacher: Protocol[Any] = get_protocol(last.protocol)(**last.options)
+
+    def student(self) -> Auto:
+        return Auto(cascade=self.cascade)
+
+    def route(self, student: Protocol[Any]) -> tuple[str | None, int]:
+        trace = student.trace if isinstance(student, Auto) else []
+        return (trace[-1].name if trace else None), max(0, len(trace) - 1)
+
+    def learn(self, student: Protocol[Any], result: Result, teacher: Result) -> Lesson:
+        truth = answer_key(teacher.answer or "")
+        trace = student.trace if isinstance(student, Auto) else []
+        for step in trace:
+            stage = self.cascade.stages[step.index]
+            label = float(bool(truth) and answer_key(step.answer or "") == truth)
+            error = label - predict(stage.weights, step.signals)
+            x = features(step.signals)
+            stage.weights = [
+                w + self.rate * error * xi for w, xi in zip(stage.weights, x, strict=True)
+            ]
+        agrees = bool(truth) and answer_key(result.answer or "") == truth
+        return Lesson(agrees=agrees, teacher_answer=teacher.answer, updated=len(trace))
