@@ -67,6 +67,7 @@ from minions.documents import Document
 from minions.errors import BudgetExceeded, ConfigurationError
 from minions.limits import Limits
 from minions.pricing import price
+from minions.progress import Throughput
 from minions.run import Privacy
 from minions.types import Result, Usage
 
@@ -333,12 +334,9 @@ async def run_row(
 
 
 @dataclass
-class BatchProgress:
+class BatchProgress(Throughput):
     """Running totals of a batch, updated as each row finishes."""
 
-    total: int
-    done: int = 0
-    done_before: int = 0
     errors: int = 0
     remote_usd: float = 0.0
     remote_only_usd: float = 0.0
@@ -346,7 +344,6 @@ class BatchProgress:
     unpriced: int = 0
     in_flight: int = 0
     workers: int = 0
-    started: float = field(default_factory=time.monotonic)
     stopped: str | None = None
 
     def add(self, row: BatchRow, *, before: bool = False) -> None:
@@ -359,22 +356,6 @@ class BatchProgress:
             self.unpriced += 1
         self.remote_usd += row.remote_usd or 0.0
         self.remote_only_usd += row.remote_only_usd or 0.0
-
-    @property
-    def elapsed_s(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def rows_per_min(self) -> float | None:
-        """Rows finished by this call per minute (rows done before are not counted)."""
-        done_now = self.done - self.done_before
-        return 60 * done_now / self.elapsed_s if done_now and self.elapsed_s > 0 else None
-
-    @property
-    def eta_s(self) -> float | None:
-        rate = self.rows_per_min
-        left = self.total - self.done
-        return 0.0 if not left else (60 * left / rate if rate else None)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+from rich.progress import ProgressColumn
 from rich.text import Text
 
 from minions.cli_help import examples
@@ -28,7 +28,7 @@ from minions.cli_options import (
     RemoteOption,
     limits_from_options,
 )
-from minions.console import fail
+from minions.console import count_bar, fail
 from minions.errors import ConfigurationError, MinionsError
 from minions.formatting import duration
 from minions.formatting import usd as format_usd
@@ -210,15 +210,7 @@ def batch_command(
         fail(str(exc))
     options = _parse_options(option or [])
     totals = _Totals()
-    bar = Progress(
-        TextColumn(f"[bold]{engine}[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        totals,
-        console=stderr,
-        refresh_per_second=2,
-    )
-    task = bar.add_task("rows", total=None)
+    bar, task = count_bar(engine, totals, stderr)
     saved = {"rows": 0}
 
     def on_start(progress: BatchProgress) -> None:

@@ -15,7 +15,15 @@ from rich import box
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from minions.errors import one_line
@@ -31,6 +39,20 @@ def fail(message: str, code: int = 1) -> NoReturn:
         f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True
     )
     raise typer.Exit(code)
+
+
+def count_bar(label: str, totals: ProgressColumn, console: Console) -> tuple[Progress, TaskID]:
+    """A bar of items done (``label``, bar, n/total, then ``totals``: rate, ETA,
+    dollars) and its task, whose total is set when the work knows it."""
+    bar = Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        totals,
+        console=console,
+        refresh_per_second=2,
+    )
+    return bar, bar.add_task(label, total=None)
 
 
 def table(title: str | None = None) -> Table:

@@ -91,6 +91,7 @@ from minions.extract_values import (
 )
 from minions.limits import Limits
 from minions.pricing import price
+from minions.progress import Throughput
 from minions.prompts import render
 from minions.retrieval import rank_chunks
 from minions.run import Run, remote_only_usage
@@ -556,18 +557,14 @@ def write_csv(rows: Sequence[ExtractRow], fields: Sequence[FieldSpec], path: Pat
 
 
 @dataclass
-class ExtractProgress:
+class ExtractProgress(Throughput):
     """Running totals of an extraction, updated as each document finishes."""
 
-    total: int
-    done: int = 0
-    done_before: int = 0
     errors: int = 0
     plan_remote_usd: float = 0.0
     remote_usd: float = 0.0
     remote_only_usd: float = 0.0
     local_tokens: int = 0
-    started: float = field(default_factory=time.monotonic)
 
     def add(self, row: ExtractRow, *, before: bool = False) -> None:
         self.done += 1
@@ -577,20 +574,6 @@ class ExtractProgress:
         self.remote_only_usd += row.remote_only_usd or 0.0
         local = row.usage.get("local", Usage())
         self.local_tokens += local.input_tokens + local.output_tokens
-
-    @property
-    def elapsed_s(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def rows_per_min(self) -> float | None:
-        done_now = self.done - self.done_before
-        return 60 * done_now / self.elapsed_s if done_now and self.elapsed_s > 0 else None
-
-    @property
-    def eta_s(self) -> float | None:
-        rate, left = self.rows_per_min, self.total - self.done
-        return 0.0 if not left else (60 * left / rate if rate else None)
 
 
 @dataclass

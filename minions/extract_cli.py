@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+from rich.progress import ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -27,7 +27,7 @@ from minions.cli_options import (
     RemoteOption,
     limits_from_options,
 )
-from minions.console import fail
+from minions.console import count_bar, fail
 from minions.errors import ConfigurationError, MinionsError
 from minions.formatting import duration
 from minions.formatting import usd as format_usd
@@ -173,15 +173,7 @@ def extract_command(
     except MinionsError as exc:
         fail(str(exc))
     totals = _Totals()
-    bar = Progress(
-        TextColumn("[bold]extract[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        totals,
-        console=stderr,
-        refresh_per_second=2,
-    )
-    task = bar.add_task("documents", total=None)
+    bar, task = count_bar("extract", totals, stderr)
     saved = {"rows": 0}
 
     def on_start(progress: ExtractProgress) -> None:
