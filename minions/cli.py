@@ -443,6 +443,7 @@ def demo(
     max_remote_calls: MaxRemoteCallsOption = None,
     timeout: TimeoutOption = None,
     privacy: PrivacyOption = "off",
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Run MinionS on a bundled 10-K excerpt with the offline packs (no keys needed).
 
@@ -474,6 +475,7 @@ def demo(
         log=None,
         show_progress=True,
         privacy=privacy,
+        cache=not no_cache,
     )
     show(result, expected=example["answer"], details=verbose(ctx))
     if result.status != "answered":

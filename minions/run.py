@@ -54,6 +54,7 @@ class Owner(typing.Protocol):
     @property
     def config(self) -> BaseModel: ...
 
+
 logger = logging.getLogger(__name__)
 
 #: "strict": sensitive values reach the remote as placeholders (:mod:`minions.shield`)
