@@ -7,9 +7,10 @@
 #
 #   evals/run_extract.sh                 # as committed; resumes where it stopped
 #
-# Every step resumes (extract and batch skip finished documents and rows; the response
-# cache serves the 1- and 5-patient runs' local reads, already made by the 14-patient
-# run), so after Ctrl-C or a crash run the same command again.
+# Every step resumes (extract and batch skip finished documents and rows, and a resumed
+# extraction reuses its plan), so after Ctrl-C or a crash run the same command again.
+# The 1- and 5-patient runs plan for themselves: they show what the plan's remote
+# tokens do as the corpus grows.
 set -euo pipefail
 
 OUT="${OUT:-evals/results/extract}"
