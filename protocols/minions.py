@@ -139,6 +139,9 @@ class MinionsConfig(ProtocolConfig):
 class PlannedTask(BaseModel):
     task: str = Field(min_length=1)
     advice: str = ""
+    # words the text may use for what the task asks: they join the task in the BM25
+    # query that picks the chunks (a question's wording is often not the document's)
+    keywords: list[str] = Field(default_factory=list, max_length=8)
 
 
 class Plan(BaseModel):
@@ -436,7 +439,8 @@ class _Rounds:
         return [
             Manifest(chunk=c, task_id=task_id, task=t.task, advice=t.advice)
             for task_id, t in enumerate(plan.tasks[: self.config.num_tasks_per_round], 1)
-            for c in focused or self.retrieve(f"{t.task} {self.run.task}", self.chunks)
+            for c in focused
+            or self.retrieve(" ".join([t.task, *t.keywords, self.run.task]), self.chunks)
         ]
 
     def focused(self, round_: Round) -> list[Chunk]:
