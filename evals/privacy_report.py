@@ -139,7 +139,7 @@ def _row_texts(benchmark: dict[str, Any], row: EvalRow) -> tuple[dict[str, Any],
 
 
 def _summarize(folder: Path, strict: bool, benchmark: dict[str, Any]) -> dict[str, Any]:
-    rows = read_rows(folder / RESULTS)
+    rows = read_rows(folder)
     by_protocol: dict[str, list[EvalRow]] = defaultdict(list)
     for row in rows:
         by_protocol[row.protocol].append(row)
