@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import ProgressColumn
-from rich.text import Text
 
 from minions.cli_help import examples
 from minions.cli_options import (
@@ -28,15 +26,13 @@ from minions.cli_options import (
     RemoteOption,
     limits_from_options,
 )
-from minions.console import count_bar, fail
+from minions.console import TotalsColumn, count_bar, fail
 from minions.errors import ConfigurationError, MinionsError
 from minions.formatting import duration
 from minions.formatting import usd as format_usd
 from minions.limits import Limits
 
 if TYPE_CHECKING:
-    from rich.progress import Task
-
     from minions.batch import BatchProgress, BatchResult
     from minions.batch_rows import BatchRow
 
@@ -50,28 +46,15 @@ def _rows(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
 
 
-class _Totals(ProgressColumn):
+class _Totals(TotalsColumn):
     """rows/min, ETA and dollars, read from the batch's progress at every refresh."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.progress: BatchProgress | None = None
-
-    def render(self, task: Task) -> Text:
-        p = self.progress
-        if p is None:
-            return Text("loading documents")
-        rate = p.rows_per_min
-        parts = [
-            f"{rate:.1f} rows/min" if rate else "-- rows/min",
-            f"ETA {duration(p.eta_s)}",
-            f"remote {format_usd(p.remote_usd)} vs remote-only {format_usd(p.remote_only_usd)}",
-        ]
+    def extra(self, p: BatchProgress) -> list[str]:
+        remote = format_usd(p.remote_usd)
+        parts = [f"remote {remote} vs remote-only {format_usd(p.remote_only_usd)}"]
         if p.in_flight:
             parts.append(f"{p.in_flight} in flight")
-        if p.errors:
-            parts.append(f"{p.errors} errors")
-        return Text(" · ".join(parts))
+        return parts
 
 
 def _row_limits(usd: float | None, calls: int | None, timeout: float | None) -> Limits | None:

@@ -25,9 +25,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from minions.errors import one_line
-from minions.formatting import cost_summary, exposure, usd
+from minions.formatting import cost_summary, duration, exposure, usd
 from minions.types import Result, Usage
 
 
@@ -39,6 +40,36 @@ def fail(message: str, code: int = 1) -> NoReturn:
         f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True
     )
     raise typer.Exit(code)
+
+
+class TotalsColumn(ProgressColumn):
+    """Rate, ETA, then what :meth:`extra` adds, read from ``progress`` (a
+    :class:`minions.progress.Throughput`) at every refresh; ``waiting`` until the work
+    has started."""
+
+    unit = "rows"
+    waiting = "loading documents"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.progress: Any = None
+
+    def render(self, task: Any) -> Text:
+        p = self.progress
+        if p is None:
+            return Text(self.waiting)
+        rate = p.rows_per_min
+        parts = [
+            f"{rate:.1f} {self.unit}/min" if rate else f"-- {self.unit}/min",
+            f"ETA {duration(p.eta_s)}",
+            *self.extra(p),
+        ]
+        if p.errors:
+            parts.append(f"{p.errors} errors")
+        return Text(" · ".join(parts))
+
+    def extra(self, progress: Any) -> list[str]:
+        return []
 
 
 def count_bar(label: str, totals: ProgressColumn, console: Console) -> tuple[Progress, TaskID]:

@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import ProgressColumn
 from rich.table import Table
-from rich.text import Text
 
 from minions.chunking import CHUNKERS
 from minions.cli_help import examples
@@ -27,14 +25,12 @@ from minions.cli_options import (
     RemoteOption,
     limits_from_options,
 )
-from minions.console import count_bar, fail
+from minions.console import TotalsColumn, count_bar, fail
 from minions.errors import ConfigurationError, MinionsError
 from minions.formatting import duration
 from minions.formatting import usd as format_usd
 
 if TYPE_CHECKING:
-    from rich.progress import Task
-
     from minions.extract import ExtractProgress, ExtractResult, ExtractRow
     from minions.extract_fields import FieldSpec
 
@@ -51,26 +47,18 @@ EXTRACT_EXAMPLES = examples(
 )
 
 
-class _Totals(ProgressColumn):
-    def __init__(self) -> None:
-        super().__init__()
-        self.progress: ExtractProgress | None = None
+class _Totals(TotalsColumn):
+    """docs/min, ETA, local tokens and dollars, read from the extraction's progress."""
 
-    def render(self, task: Task) -> Text:
-        p = self.progress
-        if p is None:
-            return Text("planning")
-        rate = p.rows_per_min
-        parts = [
-            f"{rate:.1f} docs/min" if rate else "-- docs/min",
-            f"ETA {duration(p.eta_s)}",
+    unit = "docs"
+    waiting = "planning"
+
+    def extra(self, p: ExtractProgress) -> list[str]:
+        return [
             f"{p.local_tokens:,} local tokens",
             f"remote {format_usd(p.plan_remote_usd)} "
             f"vs remote-only {format_usd(p.remote_only_usd)}",
         ]
-        if p.errors:
-            parts.append(f"{p.errors} errors")
-        return Text(" · ".join(parts))
 
 
 def _fields(field: list[str], schema: Path | None) -> list[str] | dict[str, Any]:
