@@ -301,7 +301,9 @@ class Reader:
         self, run: Run, spec: FieldSpec, plan: FieldPlan, hit: Chunk, metadata: Mapping[str, Any]
     ) -> Candidate:
         """One chunk read for one field: a candidate (null when unreadable)."""
-        schema = self._schemas.setdefault(spec.name, answer_schema(spec))
+        if spec.name not in self._schemas:  # built once per field, not once per read
+            self._schemas[spec.name] = answer_schema(spec)
+        schema = self._schemas[spec.name]
         shape = '["<each item as written>", ...] or null' if spec.is_list else _SHAPES[spec.base]
         messages = [
             Message.system(render("extract_read_system")),
