@@ -38,13 +38,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import inspect
 import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,34 @@ def _llama_cpp() -> Any:
             "takes a few minutes)",
         ) from exc
     return llama_cpp
+
+
+@contextlib.contextmanager
+def _plain_cpu_buffers(llama_cpp: Any) -> Iterator[None]:
+    """Load with llama.cpp's "extra" CPU buffer types off (``use_extra_bufts=False``),
+    which ``Llama()`` does not expose. With them on, a CPU that has AMX gets its
+    weights repacked for ggml's AMX kernel, and that kernel crashed the process
+    (SIGSEGV in ggml_backend_amx_mul_mat on the first decode; llama-cpp-python 0.3.36
+    built from source on a Xeon with amx_tile/amx_int8). Off, the same machine read
+    630 prompt tokens of Qwen2.5-0.5B in under 3 s."""
+    # the module Llama() takes its defaults from (absent in a stand-in module)
+    low = getattr(getattr(llama_cpp, "llama", None), "llama_cpp", None)
+    default = getattr(low, "llama_model_default_params", None)
+    if default is None:
+        yield
+        return
+
+    def plain() -> Any:
+        params = default()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    low.llama_model_default_params = plain
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = default
 
 
 def usable_cpus() -> int:
@@ -235,13 +264,14 @@ class _SharedModel:
         started = time.perf_counter()
         llama_cpp = _llama_cpp()
         try:
-            self.llama = llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=size,
-                n_threads=settings.n_threads,
-                n_threads_batch=settings.n_threads,
-                verbose=settings.verbose,
-            )
+            with _plain_cpu_buffers(llama_cpp):
+                self.llama = llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=size,
+                    n_threads=settings.n_threads,
+                    n_threads_batch=settings.n_threads,
+                    verbose=settings.verbose,
+                )
         except (ValueError, RuntimeError) as exc:
             raise ProviderError(
                 f"llama.cpp could not load {self.path} ({exc}); if it is a pack, fetch it "

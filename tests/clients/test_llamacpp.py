@@ -572,3 +572,27 @@ def test_openmp_threads_spin_briefly_unless_told_otherwise(
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     client()
     assert "GOMP_SPINCOUNT" not in os.environ
+
+
+def test_models_load_without_the_extra_cpu_buffer_types(llama_cpp: types.ModuleType) -> None:
+    """The AMX repacking that crashed llama.cpp on a CPU with AMX is off at load time,
+    and llama_cpp's own defaults are left as they were."""
+    low = types.SimpleNamespace()
+
+    def defaults() -> types.SimpleNamespace:
+        return types.SimpleNamespace(use_extra_bufts=True)
+
+    low.llama_model_default_params = defaults
+    seen: list[bool] = []
+
+    class Reading(FakeLlama):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            seen.append(low.llama_model_default_params().use_extra_bufts)  # as Llama() does
+            super().__init__(*args, **kwargs)
+
+    llama_cpp.Llama = Reading  # type: ignore[attr-defined]
+    llama_cpp.llama = types.SimpleNamespace(llama_cpp=low)  # type: ignore[attr-defined]
+    client().chat_sync(QUESTION)
+
+    assert seen == [False]
+    assert low.llama_model_default_params is defaults
