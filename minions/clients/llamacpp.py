@@ -43,6 +43,7 @@ import functools
 import inspect
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -122,8 +123,9 @@ def _plain_cpu_buffers(llama_cpp: Any) -> Iterator[None]:
     (SIGSEGV in ggml_backend_amx_mul_mat on the first decode; llama-cpp-python 0.3.36
     built from source on a Xeon with amx_tile/amx_int8). Off, the same machine read
     630 prompt tokens of Qwen2.5-0.5B in under 3 s."""
-    # the module Llama() takes its defaults from (absent in a stand-in module)
-    low = getattr(getattr(llama_cpp, "llama", None), "llama_cpp", None)
+    # the module Llama() takes its defaults from, by its name: a package imported again
+    # (its submodules still in sys.modules) has no ``llama`` attribute to reach it by
+    low = sys.modules.get(f"{llama_cpp.__name__}.llama_cpp")
     default = getattr(low, "llama_model_default_params", None)
     if default is None:
         yield

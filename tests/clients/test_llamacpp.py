@@ -574,10 +574,15 @@ def test_openmp_threads_spin_briefly_unless_told_otherwise(
     assert "GOMP_SPINCOUNT" not in os.environ
 
 
-def test_models_load_without_the_extra_cpu_buffer_types(llama_cpp: types.ModuleType) -> None:
+def test_models_load_without_the_extra_cpu_buffer_types(
+    llama_cpp: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The AMX repacking that crashed llama.cpp on a CPU with AMX is off at load time,
-    and llama_cpp's own defaults are left as they were."""
-    low = types.SimpleNamespace()
+    and llama_cpp's own defaults are left as they were. The low-level module is found
+    by its name: after another test imported the real package and it was imported
+    again, the package had no ``llama`` attribute, the switch was skipped and the first
+    decode crashed."""
+    low = types.ModuleType("llama_cpp.llama_cpp")
 
     def defaults() -> types.SimpleNamespace:
         return types.SimpleNamespace(use_extra_bufts=True)
@@ -591,7 +596,7 @@ def test_models_load_without_the_extra_cpu_buffer_types(llama_cpp: types.ModuleT
             super().__init__(*args, **kwargs)
 
     llama_cpp.Llama = Reading  # type: ignore[attr-defined]
-    llama_cpp.llama = types.SimpleNamespace(llama_cpp=low)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "llama_cpp.llama_cpp", low)  # no llama_cpp.llama
     client().chat_sync(QUESTION)
 
     assert seen == [False]
