@@ -75,7 +75,9 @@ async def ask_async(
 
     ``privacy="strict"`` sends every sensitive value of the documents and the task to
     the remote as a numbered placeholder and answers with the real values
-    (:mod:`minions.shield`); ``result.privacy`` says what reached the remote either way.
+    (:mod:`minions.shield`); ``privacy="strict+names"`` first has the local model read
+    the documents for people's names that the patterns miss (:mod:`minions.pii_names`).
+    ``result.privacy`` says what reached the remote either way.
 
     ``limits`` bound the run (``Limits(max_remote_usd=, max_remote_calls=, timeout_s=)``);
     reaching one ends it with status "budget_exceeded" and the best answer so far.

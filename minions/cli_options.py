@@ -93,9 +93,11 @@ PrivacyOption = Annotated[
     Privacy,
     typer.Option(
         "--privacy",
-        metavar="off|strict",
+        metavar="off|strict|strict+names",
         help="strict: names, dates, record numbers and other sensitive values reach the "
-        "remote as placeholders ([PERSON_1], [DATE_3]); the answer shows the real values.",
+        "remote as placeholders ([PERSON_1], [DATE_3]); the answer shows the real values. "
+        "strict+names: the local model first reads the documents for people's names "
+        "the patterns would miss (slower).",
     ),
 ]
 #: turns the response cache off (pass ``cache=not no_cache`` to the library)

@@ -20,6 +20,7 @@ re-formatted on its way to the remote is still counted as sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,7 +30,8 @@ Kind = Literal["PERSON", "ORG", "DATE", "ID", "PHONE", "EMAIL", "AMOUNT", "ADDRE
 KINDS: tuple[Kind, ...] = ("PERSON", "ORG", "DATE", "ID", "PHONE", "EMAIL", "AMOUNT", "ADDRESS")
 
 _UPPER, _LOWER = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
-_NAME = rf"(?:[{_UPPER}](?:'[{_UPPER}])?[{_LOWER}]+(?:['-][{_UPPER}]?[{_LOWER}]+)*)"
+#: a capitalised word as a name is written (O'Connell, Anne-Marie)
+NAME = rf"(?:[{_UPPER}](?:'[{_UPPER}])?[{_LOWER}]+(?:['-][{_UPPER}]?[{_LOWER}]+)*)"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _PATTERNS: list[tuple[Kind, re.Pattern[str]]] = [
     ("EMAIL", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
@@ -53,24 +55,22 @@ _PATTERNS: list[tuple[Kind, re.Pattern[str]]] = [
     (
         "ADDRESS",
         re.compile(
-            rf"\b\d{{1,5}} (?:{_NAME} ){{1,3}}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|"
+            rf"\b\d{{1,5}} (?:{NAME} ){{1,3}}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|"
             r"Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl)\b\.?"
         ),
     ),
     (
         "ORG",
         re.compile(
-            rf"\b(?:{_NAME}'?s? |(?:Of|of|&|And|and) ){{0,5}}{_NAME}? ?(?:Hospital|Clinic|Medical "
+            rf"\b(?:{NAME}'?s? |(?:Of|of|&|And|and) ){{0,5}}{NAME}? ?(?:Hospital|Clinic|Medical "
             r"(?:Center|Centre|Ctr)|Medical Ctr|Health(?:care)? (?:System|Center)|Corporation|"
-            r"Health Care|Urgent Care|Inc|LLC|Ltd|University)(?: (?:Of|of) (?:"
-            + _NAME
-            + r" ?)+)?\b"
+            r"Health Care|Urgent Care|Inc|LLC|Ltd|University)(?: (?:Of|of) (?:" + NAME + r" ?)+)?\b"
         ),
     ),
 ]
 _TITLED = re.compile(
-    rf"\b(?:Dr|Mrs|Mr|Ms|Miss|Prof)\.? ((?:{_NAME} ){{0,2}}{_NAME})|"
-    rf"\b[Pp]atients?:? ((?:{_NAME} ){{1,2}}{_NAME})\b"
+    rf"\b(?:Dr|Mrs|Mr|Ms|Miss|Prof)\.? ((?:{NAME} ){{0,2}}{NAME})|"
+    rf"\b[Pp]atients?:? ((?:{NAME} ){{1,2}}{NAME})\b"
 )
 
 
@@ -84,9 +84,11 @@ class Span:
     text: str
 
 
-def find_spans(text: str) -> list[Span]:
+def find_spans(text: str, names: Iterable[str] = ()) -> list[Span]:
     """The sensitive spans of ``text``, by position; overlapping finds keep the first
-    (patterns are tried in the order above, then names)."""
+    (patterns are tried in the order above, then names). ``names`` are people known
+    otherwise (the local model's list, :mod:`minions.pii_names`): their mentions are
+    ``PERSON`` spans like those of a titled name."""
     spans: list[Span] = []
     taken: list[tuple[int, int]] = []
 
@@ -98,13 +100,14 @@ def find_spans(text: str) -> list[Span]:
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(text):
             add(kind, m.start(), m.end())
-    names: set[str] = set()
+    known: set[str] = set()
     for m in _TITLED.finditer(text):
         group = 1 if m.group(1) else 2
         add("PERSON", m.start(group), m.end(group))
-        names.add(m.group(group))
-        names.add(m.group(group).split()[-1])  # the surname alone
-    for name in sorted(names, key=len, reverse=True):  # every other mention
+        known.add(m.group(group))
+    for name in [*known, *names]:
+        known |= {name, name.split()[-1]}  # the surname alone too
+    for name in sorted(known, key=len, reverse=True):  # every other mention
         for m in re.finditer(rf"\b{re.escape(name)}\b", text):
             add("PERSON", m.start(), m.end())
     return sorted(spans, key=lambda s: s.start)

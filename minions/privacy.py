@@ -49,14 +49,15 @@ def _grams(words: Sequence[re.Match[str]]) -> list[int]:
 class Meter:
     """The verbatim exposure of ``documents`` in the remote calls of one run."""
 
-    def __init__(self, documents: Iterable[Document]) -> None:
+    def __init__(self, documents: Iterable[Document], names: Iterable[str] = ()) -> None:
+        self._names = list(names)
         self._grams: set[int] = set()
         #: the documents' sensitive values: (kind, normalised) -> a span as written
         self._values: dict[tuple[str, str], Span] = {}
         for doc in documents:
             for page in doc.pages:  # a page break is no place for an 8-gram to span
                 self._grams.update(_grams(_words(page)))
-                for span in find_spans(page):
+                for span in find_spans(page, self._names):
                     self._values.setdefault((span.kind, normalize(span.kind, span.text)), span)
         self._values_sent: set[tuple[str, str]] = set()
         self._sent: set[int] = set()
@@ -90,7 +91,7 @@ class Meter:
         recognizers run on it, values compared once normalised; a person's surname
         alone, untitled, counts too."""
         carried: set[tuple[str, str]] = {
-            (s.kind, normalize(s.kind, s.text)) for s in find_spans(text)
+            (s.kind, normalize(s.kind, s.text)) for s in find_spans(text, self._names)
         }
         carried &= set(self._values)
         for key, span in self._values.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 import typing
@@ -35,6 +36,7 @@ from minions.events import (
     as_events,
 )
 from minions.limits import Limits
+from minions.pii_names import find_names
 from minions.pricing import price
 from minions.privacy import Meter
 from minions.prompts import render
@@ -57,8 +59,9 @@ class Owner(typing.Protocol):
 
 logger = logging.getLogger(__name__)
 
-#: "strict": sensitive values reach the remote as placeholders (:mod:`minions.shield`)
-Privacy = Literal["off", "strict"]
+#: "strict": sensitive values reach the remote as placeholders (:mod:`minions.shield`);
+#: "strict+names": the same, with the local model's name pass first (:mod:`minions.pii_names`)
+Privacy = Literal["off", "strict", "strict+names"]
 Role = Literal["local", "remote"]
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
@@ -164,8 +167,9 @@ class Run:
         self.documents = list(documents)
         #: what of the documents the remote calls were sent (:mod:`minions.privacy`)
         self.exposure = Meter(self.documents)
-        #: with privacy "strict", what masks remote-bound text (:mod:`minions.shield`)
-        self._shield = Shield(self.documents, self.task) if privacy == "strict" else None
+        self.privacy = privacy
+        #: unless privacy is "off", what masks remote-bound text (:mod:`minions.shield`)
+        self._shield = Shield(self.documents, self.task) if privacy != "off" else None
         self.local = local
         self.remote = remote
         self.events = as_events(events)
@@ -384,7 +388,7 @@ class Run:
         status: RunStatus = "answered"
         error: str | None = None
         try:
-            await self._within_time(body)
+            await self._within_time(self._after_names(body))
         except BudgetExceeded as exc:
             status, error = "budget_exceeded", str(exc)
         except MinionsError as exc:  # its message says what went wrong and what to do
@@ -411,6 +415,21 @@ class Run:
             )
         )
         return result
+
+    async def _after_names(self, body: Awaitable[None]) -> None:
+        """With privacy "strict+names", the local name pass, then the meter and the
+        shield rebuilt with its names; then ``body``."""
+        if self.privacy == "strict+names":
+            try:
+                names = await find_names(self, self.documents)
+            except BaseException:
+                if inspect.iscoroutine(body):
+                    body.close()  # never started
+                raise
+            self.exposure = Meter(self.documents, names)
+            self._shield = Shield(self.documents, self.task, names)
+            self.note(f"the local model's name pass found {len(names)} name(s) to mask")
+        await body
 
     async def _within_time(self, body: Awaitable[None]) -> None:
         """Await ``body``, cancelled (with :class:`BudgetExceeded`) at the wall-time

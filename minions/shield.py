@@ -1,8 +1,8 @@
 """The privacy shield: sensitive values leave the machine as numbered placeholders.
 
-With ``privacy="strict"`` a run (:class:`minions.run.Run`) puts every remote-bound
-message through :meth:`Shield.mask` before it is sent, recorded or metered: each
-sensitive value of the documents or the task (:func:`minions.pii.find_spans`) becomes
+With ``privacy="strict"`` (or ``"strict+names"``) a run (:class:`minions.run.Run`) puts
+every remote-bound message through :meth:`Shield.mask` before it is sent, recorded or
+metered: each sensitive value of the documents or the task (:func:`minions.pii.find_spans`) becomes
 a typed, numbered placeholder, ``[PERSON_1]``, ``[DATE_3]``, the same one for the same
 value however it is written (a date in another format, a surname alone), so the remote
 can still reason about them ("is [DATE_3] after [DATE_1]?"). Values found only in the
@@ -29,13 +29,16 @@ PLACEHOLDER = re.compile(r"\[(" + "|".join(KINDS) + r")_(\d+)\]")
 class Shield:
     """Placeholders for the sensitive values of one run."""
 
-    def __init__(self, documents: Iterable[Document], task: str = "") -> None:
+    def __init__(
+        self, documents: Iterable[Document], task: str = "", names: Iterable[str] = ()
+    ) -> None:
+        names = list(names)
         self._by_key: dict[tuple[str, str], str] = {}  # (kind, normalised) -> placeholder
         self._value: dict[str, str] = {}  # placeholder -> the value as first written
         self._names: dict[str, str] = {}  # a name as written, and its last word -> placeholder
         self._counts: dict[str, int] = {}
         for text in [task, *(page for doc in documents for page in doc.pages)]:
-            for span in find_spans(text):
+            for span in find_spans(text, names):
                 self._placeholder(span.kind, span.text)
 
     def __repr__(self) -> str:  # never the values

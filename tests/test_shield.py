@@ -154,3 +154,42 @@ def test_a_strict_batch_is_other_settings_and_an_off_one_hashes_as_before():
     assert strict.hash != off.hash
     # the hash a batch written before the setting existed has (pinned)
     assert off.hash == "631cd19bf139"
+
+
+UNTITLED = Document.from_pages(
+    ["Date: 03/04/2015\n\nAnna Weber presented with a cough. Weber was given Amoxicillin."],
+    name="untitled",
+)
+
+
+async def _remote_only(privacy: str, local: ScriptedClient) -> tuple[Result, str]:
+    remote = ScriptedClient("remote", replies=["[PERSON_1] got Amoxicillin."])
+    result = await RemoteOnly().run(
+        "What did the patient get?", [UNTITLED], local=local, remote=remote, privacy=privacy
+    )
+    return result, sent_to(remote)
+
+
+async def test_strict_names_masks_a_name_the_patterns_miss_and_drops_invented_ones():
+    # nothing marks "Anna Weber" (no title, no "patient"): the patterns alone miss her
+    _, plain = await _remote_only("strict", ScriptedClient("local", local=True))
+    assert "Anna Weber" in plain and "[DATE_1]" in plain
+    # the local model names her (and one person the text does not contain)
+    local = ScriptedClient("local", replies=[{"names": ["Anna Weber", "Ghost Person"]}], local=True)
+    result, out = await _remote_only("strict+names", local)
+    assert "Weber" not in out and "[PERSON_1] presented" in out and "[PERSON_1] was given" in out
+    assert result.answer == "Anna Weber got Amoxicillin."
+    assert [c.schema.__name__ for c in local.calls if c.schema] == ["Names"]
+    assert "Anna Weber" in local.calls[0].messages[-1].content  # it read the page, locally
+    # "Anna Weber" and "Weber" alone; the invented name is not one
+    assert result.privacy.sensitive["PERSON"].found == 2 and "[PERSON_2]" not in out
+    assert result.privacy.sensitive["PERSON"].sent == 0
+    assert result.local_usage.calls == 1
+
+
+async def test_strict_names_goes_on_with_the_patterns_when_the_local_reply_is_unusable():
+    local = ScriptedClient("local", replies=["no JSON here", "still none"], local=True)
+    result, out = await _remote_only("strict+names", local)
+    assert result.status == "answered"
+    assert "[DATE_1]" in out and "Anna Weber" in out  # the patterns' masking stands
+    assert any("name pass skipped 1 passage" in n for n in result.notes)

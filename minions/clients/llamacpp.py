@@ -125,7 +125,7 @@ def _plain_cpu_buffers(llama_cpp: Any) -> Iterator[None]:
     630 prompt tokens of Qwen2.5-0.5B in under 3 s."""
     # the module Llama() takes its defaults from, by its name: a package imported again
     # (its submodules still in sys.modules) has no ``llama`` attribute to reach it by
-    low = sys.modules.get(f"{llama_cpp.__name__}.llama_cpp")
+    low: Any = sys.modules.get(f"{llama_cpp.__name__}.llama_cpp")
     default = getattr(low, "llama_model_default_params", None)
     if default is None:
         yield
