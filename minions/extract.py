@@ -94,7 +94,7 @@ from minions.pricing import price
 from minions.progress import Throughput
 from minions.prompts import render
 from minions.retrieval import rank_chunks
-from minions.run import Run, remote_only_usage
+from minions.run import Privacy, Run, remote_only_usage
 from minions.types import Message, Result, RunStatus, Usage
 
 __all__ = [
@@ -158,6 +158,7 @@ class ExtractSettings(BaseModel):
         "to sample cells from or functions to fit on them",
     )
     limits: Limits | None = Field(default=None, description="each document's own limits")
+    privacy: Privacy = Field(default="off", description="see minions.shield")
 
     def options(self, role: str) -> dict[str, Any]:
         """The options of every ``role`` call: deterministic (so the response cache
@@ -167,7 +168,12 @@ class ExtractSettings(BaseModel):
 
     @property
     def hash(self) -> str:
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """12 hex digits of the settings (privacy "off" hashes as extractions written
+        before that setting)."""
+        settings = self.model_dump(mode="json")
+        if settings["privacy"] == "off":
+            del settings["privacy"]
+        text = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -420,6 +426,7 @@ class Reader:
             remote=self.remote,
             price_as=self.settings.price_as,
             limits=self.settings.limits,
+            privacy=self.settings.privacy,
         )
         cells: dict[str, Cell] = {}
         candidates: dict[str, list[Candidate]] = {}
@@ -690,6 +697,7 @@ async def _remote_step(
         local=local,
         remote=remote,
         price_as=settings.price_as,
+        privacy=settings.privacy,
     )
 
 
@@ -712,6 +720,7 @@ async def extract_async(
     local_max_tokens: int = 192,
     remote_max_tokens: int = 1536,
     limits: Limits | None = None,
+    privacy: Privacy = "off",
     cache: BatchCache = True,
     on_start: OnStart | None = None,
     on_row: OnRow | None = None,
@@ -723,6 +732,8 @@ async def extract_async(
     objects. ``top_k`` chunks are read per field and document, cut by ``chunking``
     (a :data:`minions.chunking.CHUNKERS` name) of ``chunk_size``. ``limits`` bound each
     document's run; ``cache`` is the response cache (on, off, or a folder).
+    ``privacy="strict"`` puts what the remote is sent (the documents' metadata, review
+    snippets, format descriptions) behind the shield (:mod:`minions.shield`).
     """
     out = Path(out)
     specs = as_fields(fields)
@@ -748,6 +759,7 @@ async def extract_async(
         local_max_tokens=local_max_tokens,
         remote_max_tokens=remote_max_tokens,
         limits=limits,
+        privacy=privacy,
     )
     chunk(Document.from_text("x"), chunking, size=chunk_size)  # an unknown chunker fails now
     docs = _as_documents(documents, manifest)

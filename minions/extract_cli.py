@@ -22,6 +22,7 @@ from minions.cli_options import (
     NoCacheOption,
     PagesOption,
     PriceAsOption,
+    PrivacyOption,
     RemoteOption,
     limits_from_options,
 )
@@ -143,6 +144,7 @@ def extract_command(
         float | None,
         typer.Option(metavar="SECONDS", help="Stop reading a document after this long."),
     ] = None,
+    privacy: PrivacyOption = "off",
     no_cache: NoCacheOption = False,
 ) -> None:
     """Extract fields from documents into a table: one row per document, per field the
@@ -193,6 +195,7 @@ def extract_command(
                     synthesize=synthesize,
                     sample_docs=sample_docs,
                     limits=limits,
+                    privacy=privacy,
                     cache=not no_cache,
                     on_start=on_start,
                     on_row=on_row,

@@ -210,6 +210,7 @@ class Synthesizer:
             local=self.local,
             remote=self.remote,
             price_as=self.settings.price_as,
+            privacy=self.settings.privacy,
         )
         fitted: dict[str, FieldFunctions] = {}
 

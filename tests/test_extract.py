@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 from minions.clients import get_client
 from minions.documents import Document
 from minions.errors import ConfigurationError
-from minions.extract import PLAN, extract, table_columns
+from minions.extract import PLAN, ExtractSettings, as_fields, extract, table_columns
 from minions.extract_fields import (
     FieldSpec,
     fields_from_json_schema,
@@ -461,3 +462,21 @@ def test_a_read_whose_value_its_verified_quote_does_not_state_takes_the_quotes(t
     # a string its quote does not state is kept, unverified
     (ceo,) = [c for c in row.candidates["ceo"] if c.value is not None]
     assert ceo.value == "Dana Doe" and not ceo.verified
+
+
+def test_a_strict_review_sends_the_snippets_behind_the_shield(tmp_path: Path):
+    PLANS.clear()
+    plain = run(corpus(3), tmp_path / "off", review=2)
+    assert "$" in PLANS[1] and "[AMOUNT_" not in PLANS[1]
+    PLANS.clear()
+    strict = run(corpus(3), tmp_path / "strict", review=2, privacy="strict")
+    assert "[AMOUNT_" in PLANS[1] and "$" not in PLANS[1] and "billion" not in PLANS[1]
+    assert [r.values for r in strict.rows] == [r.values for r in plain.rows]  # read locally
+    # other settings, so a strict extraction does not resume an open one; "off" hashes
+    # as extractions written before the setting did
+    assert strict.rows[0].settings_hash != plain.rows[0].settings_hash
+    settings = ExtractSettings(fields=as_fields(FIELDS), local="scripted:a", remote="scripted:b")
+    dumped = settings.model_dump(mode="json")
+    del dumped["privacy"]
+    text = json.dumps(dumped, sort_keys=True)
+    assert settings.hash == hashlib.sha256(text.encode()).hexdigest()[:12]

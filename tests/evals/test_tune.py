@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from minions.clients.scripted import ScriptedClient
+from minions.evals.runner import read_run_info
 from minions.evals.tune import TunePlan, parse_plan, split_ids, tune_async
 from minions.profile import Profile, calibrate
 from minions.types import Message
@@ -119,3 +120,24 @@ def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path: Path):
         app, ["tune", "-d", str(dataset(tmp_path)), "--out", str(tmp_path), "--plan", "nope"]
     )
     assert done.exit_code != 0 and "nope" in done.output and "Traceback" not in done.output
+
+
+async def test_a_strict_tune_runs_every_plan_behind_the_shield(tmp_path: Path):
+    secret = [{**q, "question": f"{q['question']} Ask Dr. Ada Lovelace."} for q in QUESTIONS[:2]]
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(json.dumps(q) + "\n" for q in secret))
+    local, remote = clients(tmp_path / "cache")
+    await tune_async(
+        str(path),
+        out=tmp_path / "tune",
+        plans=PLANS[1:2],
+        split="all",
+        local=local,
+        remote=remote,
+        price_as="openai:gpt-4o",
+        profile=tmp_path / "profile.json",
+        privacy="strict",
+    )
+    assert read_run_info(tmp_path / "tune" / "remote_only").settings.privacy == "strict"
+    sent = "\n".join(m.content for c in remote.wrapped.calls for m in c.messages)
+    assert "Lovelace" not in sent and "[PERSON_1]" in sent
