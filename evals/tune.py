@@ -35,7 +35,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE, default_remote
 from minions.cli_help import examples
-from minions.cli_options import LocalOption, NoCacheOption, PriceAsOption, RemoteOption
+from minions.cli_options import (
+    LocalOption,
+    NoCacheOption,
+    PriceAsOption,
+    PrivacyOption,
+    RemoteOption,
+)
 from minions.clients import Client, get_client
 from minions.console import fail
 from minions.errors import ConfigurationError, MinionsError
@@ -50,6 +56,7 @@ from minions.profile import (
     mark_frontier,
 )
 from minions.protocol import get_protocol, parse_option
+from minions.run import Privacy
 
 from .datasets import get_dataset, select_ids
 from .runner import EvalRow, EvalSettings, run_eval
@@ -173,6 +180,7 @@ async def tune_async(
     remote: str | Client | None = None,
     price_as: str | None = None,
     profile: str | Path | None = None,
+    privacy: Privacy = "off",
     cache: bool = True,
     on_plan: Callable[[TunePlan, int, int], None] | None = None,
 ) -> TuneResult:
@@ -208,6 +216,7 @@ async def tune_async(
             sample=sample,
             seed=seed,
             options={plan.protocol: plan.options} if plan.options else {},
+            privacy=privacy,
         )
         rows = await run_eval(settings, out / plan.name, local=local_client, remote=remote_client)
         points.append(_point(plan, rows, spec))
@@ -329,6 +338,7 @@ def tune_command(
             metavar="PATH", help=f"Where the profile goes (default {default_profile_path()})."
         ),
     ] = None,
+    privacy: PrivacyOption = "off",
     no_cache: NoCacheOption = False,
 ) -> None:
     """Evaluate a few plans on labelled questions; print the cost-accuracy frontier and
@@ -357,6 +367,7 @@ def tune_command(
                 remote=remote,
                 price_as=price_as,
                 profile=profile,
+                privacy=privacy,
                 cache=not no_cache,
                 on_plan=on_plan,
             )
