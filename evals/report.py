@@ -120,6 +120,22 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+def paired_difference_ci(
+    a: Sequence[bool], b: Sequence[bool], *, seed: int = 0, resamples: int = 2000
+) -> tuple[float, float] | None:
+    """The 95% percentile bootstrap interval of mean(a) - mean(b), ``a[i]`` and ``b[i]``
+    being two outcomes on the same question (the questions are resampled, the pairs kept)."""
+    if not a or len(a) != len(b):
+        return None
+    import numpy as np
+
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = rng.choice(diff, size=(resamples, len(diff)), replace=True).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def _mean(values: Iterable[float | None]) -> float | None:
     """The mean, or ``None`` when any value is ``None`` (unpriced) or there are none."""
     values = list(values)

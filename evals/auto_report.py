@@ -1,0 +1,139 @@
+"""The report of ``evals/run_auto.sh``: ``auto`` against the frontier on held-out questions.
+
+``python -m minions.evals.auto_report DIR`` reads two ``minions tune`` runs in DIR:
+
+- ``profile.json``: the plans measured on the dev questions, the frontier marked (what
+  ``auto`` cascades over and calibrates on);
+- ``test-profile.json``: the dev frontier's plans and ``auto`` measured again on other
+  (test) questions,
+
+and writes ``DIR/report.md``: the dev frontier; per plan on test its accuracy with a 95%
+bootstrap interval and its uncached remote dollars per question; and ``auto`` against
+the frontier plans next to it in cost (the dearest that costs no more than ``auto`` and
+the cheapest that costs more): the paired difference in accuracy on the same questions,
+with its bootstrap interval, and the cost ratio. ``DIR/test/frontier.png`` is the plot.
+
+``python -m minions.evals.auto_report --plans PROFILE`` prints the frontier plans of a
+profile as ``--plan`` values of ``minions tune``, one a line.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from minions.formatting import percent, usd
+from minions.profile import PlanPoint, Profile
+
+from .report import bootstrap_ci, paired_difference_ci
+
+AUTO = "auto"
+
+
+def plan_arg(plan: PlanPoint) -> str:
+    """``name=protocol:key=value,...``, as ``minions tune --plan`` reads it."""
+    options = ",".join(f"{k}={v}" for k, v in plan.options.items())
+    return f"{plan.name}={plan.protocol}" + (f":{options}" if options else "")
+
+
+def _interval(ci: tuple[float, float] | None, signed: bool = False) -> str:
+    if ci is None:
+        return "n/a"
+    if signed:
+        return f"{ci[0] * 100:+.1f} to {ci[1] * 100:+.1f} pts"
+    return f"{percent(ci[0])}-{percent(ci[1])}"
+
+
+def _paired(auto: PlanPoint, other: PlanPoint) -> tuple[list[bool], list[bool]]:
+    """The two plans' outcomes on the questions both decided, in one order."""
+    theirs = {o.id: o.correct for o in other.outcomes}
+    shared = [o for o in auto.outcomes if o.id in theirs]
+    return [o.correct for o in shared], [theirs[o.id] for o in shared]
+
+
+def neighbours(auto: PlanPoint, plans: Sequence[PlanPoint]) -> list[PlanPoint]:
+    """The dearest plan that costs no more than ``auto`` and the cheapest that costs
+    more (on the same questions), whichever exist."""
+    cheaper = [p for p in plans if p.usd <= auto.usd]
+    dearer = [p for p in plans if p.usd > auto.usd]
+    chosen = []
+    if cheaper:
+        chosen.append(max(cheaper, key=lambda p: (p.usd, p.accuracy)))
+    if dearer:
+        chosen.append(min(dearer, key=lambda p: (p.usd, -p.accuracy)))
+    return chosen
+
+
+def report(dev: Profile, test: Profile) -> str:
+    frontier = {p.name for p in dev.frontier()}
+    lines = [
+        f"# `auto` on {dev.dataset}: tuned on dev, measured on test",
+        "",
+        f"Local {dev.local}, remote {dev.remote}"
+        + (f" priced as {dev.price_as}" if dev.price_as else "")
+        + ". Remote dollars are each plan's own, uncached.",
+        "",
+        f"## The frontier on {max((p.n for p in dev.plans), default=0)} dev questions",
+        "",
+        "| plan | n | accuracy (95% CI) | remote $/q | frontier |",
+        "|---|---:|---|---:|---|",
+    ]
+    for p in sorted(dev.plans, key=lambda p: (p.usd, -p.accuracy)):
+        ci = bootstrap_ci([o.correct for o in p.outcomes])
+        lines.append(
+            f"| {p.name} | {p.n} | {percent(p.accuracy)} ({_interval(ci)}) | {usd(p.usd)} | "
+            f"{'yes' if p.name in frontier else ''} |"
+        )
+    auto = next((p for p in test.plans if p.protocol == AUTO), None)
+    others = [p for p in test.plans if p.protocol != AUTO]
+    lines += [
+        "",
+        f"## On {max((p.n for p in test.plans), default=0)} test questions",
+        "",
+        "| plan | n | accuracy (95% CI) | remote $/q |",
+        "|---|---:|---|---:|",
+    ]
+    for p in sorted(test.plans, key=lambda p: (p.usd, -p.accuracy)):
+        ci = bootstrap_ci([o.correct for o in p.outcomes])
+        name = f"**{p.name}**" if p.protocol == AUTO else p.name
+        lines.append(f"| {name} | {p.n} | {percent(p.accuracy)} ({_interval(ci)}) | {usd(p.usd)} |")
+    if auto is None:
+        lines += ["", "No `auto` plan in the test run."]
+        return "\n".join(lines) + "\n"
+    target = auto.options.get("target", "the default target")
+    lines += [
+        "",
+        f"## `auto` ({target}) against the frontier plans next to it in cost",
+        "",
+        "| frontier plan | its $/q | auto $/q | accuracy: auto - plan (95% CI, paired) |",
+        "|---|---:|---:|---|",
+    ]
+    for p in neighbours(auto, others):
+        mine, theirs = _paired(auto, p)
+        diff = (sum(mine) - sum(theirs)) / len(mine) if mine else 0.0
+        ci = paired_difference_ci(mine, theirs)
+        lines.append(
+            f"| {p.name} | {usd(p.usd)} | {usd(auto.usd)} | {diff * 100:+.1f} pts "
+            f"({_interval(ci, signed=True)}; {len(mine)} questions) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--plans":
+        for plan in Profile.load(Path(argv[1])).frontier():
+            print(plan_arg(plan))
+        return 0
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    folder = Path(argv[0])
+    text = report(Profile.load(folder / "profile.json"), Profile.load(folder / "test-profile.json"))
+    (folder / "report.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
