@@ -81,6 +81,20 @@ class GroupStats(BaseModel):
     )
 
 
+class PairedDifference(BaseModel):
+    """Accuracy of ``protocol`` minus that of ``other`` on the questions both decided."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    protocol: str
+    other: str
+    n: int
+    difference: float
+    ci_low: float | None
+    ci_high: float | None
+
+
 class RunSummary(BaseModel):
     """One run folder of a report: where it is and its settings (when it has run.json)."""
 
@@ -99,6 +113,9 @@ class Report(BaseModel):
         default_factory=list, description="by (dataset, protocol, scorer); see by_scorer"
     )
     runs: list[RunSummary] = Field(default_factory=list)
+    differences: list[PairedDifference] = Field(
+        default_factory=list, description="per dataset, each protocol minus each earlier one"
+    )
 
     @property
     def rows(self) -> int:
@@ -254,6 +271,39 @@ def by_scorer(rows: Sequence[EvalRow], *, seed: int = 0) -> list[GroupStats]:
     ]
 
 
+def paired_differences(rows: Sequence[EvalRow], *, seed: int = 0) -> list[PairedDifference]:
+    """Per dataset, each protocol's accuracy minus each earlier protocol's (in the order
+    rows first show them) on the questions both decided, with a paired bootstrap interval."""
+    decided: dict[tuple[str, str], dict[str, bool]] = defaultdict(dict)
+    for row in rows:
+        if row.score.correct is not None:
+            decided[(row.dataset, row.protocol)][row.example_id] = bool(row.score.correct)
+    order = list(dict.fromkeys((r.dataset, r.protocol) for r in rows))
+    found = []
+    for i, (dataset, protocol) in enumerate(order):
+        for other_dataset, other in order[:i]:
+            if other_dataset != dataset:
+                continue
+            mine, theirs = decided[(dataset, protocol)], decided[(dataset, other)]
+            shared = [q for q in mine if q in theirs]
+            if not shared:
+                continue
+            a, b = [mine[q] for q in shared], [theirs[q] for q in shared]
+            ci = paired_difference_ci(a, b, seed=seed)
+            found.append(
+                PairedDifference(
+                    dataset=dataset,
+                    protocol=protocol,
+                    other=other,
+                    n=len(shared),
+                    difference=(sum(a) - sum(b)) / len(shared),
+                    ci_low=ci[0] if ci else None,
+                    ci_high=ci[1] if ci else None,
+                )
+            )
+    return found
+
+
 def run_folders(out: Path) -> list[Path]:
     """``out`` when it holds results, and its subfolders that do (one run a dataset,
     reported together)."""
@@ -277,7 +327,12 @@ def build_report(out: str | Path, *, seed: int = 0) -> Report:
             f"{out} holds no results rows (nor do its subfolders); run "
             f"`minions eval ... --out {out}` first"
         )
-    return Report(groups=summarize(rows, seed=seed), scorers=by_scorer(rows, seed=seed), runs=runs)
+    return Report(
+        groups=summarize(rows, seed=seed),
+        scorers=by_scorer(rows, seed=seed),
+        runs=runs,
+        differences=paired_differences(rows, seed=seed),
+    )
 
 
 # --- presentation ---------------------------------------------------------------------
@@ -343,6 +398,16 @@ def cells(group: GroupStats) -> dict[str, str]:
     }
 
 
+def difference_text(d: PairedDifference) -> str:
+    """``minions - minion: -10.0 pts [-30.0, +10.0] on 20 questions``."""
+    interval = (
+        f" [{d.ci_low * 100:+.1f}, {d.ci_high * 100:+.1f}]"
+        if d.ci_low is not None and d.ci_high is not None
+        else ""
+    )
+    return f"{d.protocol} - {d.other}: {d.difference * 100:+.1f} pts{interval} on {d.n} questions"
+
+
 def datasets(report: Report) -> list[str]:
     return list(dict.fromkeys(g.dataset for g in report.groups))
 
@@ -375,6 +440,10 @@ def render_markdown(report: Report) -> str:
         scored = [g for g in report.scorers if g.dataset == dataset]
         if scored:
             lines += ["", "By scorer:", "", *_markdown_table(scored, SCORER_COLUMNS)]
+        paired = [d for d in report.differences if d.dataset == dataset]
+        if paired:
+            lines += ["", "Paired differences in accuracy (the same questions):", ""]
+            lines += [f"- {difference_text(d)}" for d in paired]
     lines += [
         "",
         "How to read it: accuracy is over decided scores, with a 95% percentile bootstrap "

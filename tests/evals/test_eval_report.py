@@ -193,3 +193,21 @@ def test_a_folder_of_runs_is_reported_together(tmp_path: Path) -> None:
     assert "- run `financebench`: 5 rows\n  - dataset financebench;" in text
     assert "- run `longhealth`: 62 rows\n  - dataset longhealth;" in text
     assert markdown.parent == image.parent == tmp_path
+
+
+def test_protocols_are_compared_paired_on_the_questions_both_decided(tmp_path: Path) -> None:
+    report, markdown, _ = write_report(write_run(tmp_path / "run", synthetic_rows()))
+    by_pair = {(d.dataset, d.protocol, d.other): d for d in report.differences}
+    assert set(by_pair) == {
+        ("longhealth", "minions", "remote_only"),
+        ("longhealth", "minion", "remote_only"),
+        ("longhealth", "minion", "minions"),
+    }  # financebench ran one protocol: nothing to pair
+    minion = by_pair[("longhealth", "minion", "minions")]
+    # ex0-19 decided by both (ex20's error has no minion twin, ex21 is undecided)
+    assert minion.n == 20 and minion.difference == pytest.approx((8 - 14) / 20)
+    assert minion.ci_low is not None and minion.ci_high is not None
+    assert (
+        minion.ci_low <= minion.difference <= minion.ci_high < 0
+    )  # minion is worse on 6, better on none
+    assert "- minion - minions: -30.0 pts [" in markdown.read_text()
