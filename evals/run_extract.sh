@@ -20,7 +20,8 @@ PAIR=(--local llamacpp:qwen2.5-coder-0.5b --remote llamacpp:qwen2.5-coder-1.5b
       --price-as openai:gpt-4o)
 
 gold() {  # gold DATASET NAME [--patients N]
-  [ -f "$OUT/gold/$2/gold.jsonl" ] || $PYTHON -m minions.evals.extract_gold "$1" --out "$OUT/gold/$2" "${@:3}"
+  # the manifests hold the records' text: rebuilt from ../shared, not committed
+  [ -f "$OUT/gold/$2/gold.jsonl" ] && [ -f "$OUT/gold/$2/manifest_questions.jsonl" ] || $PYTHON -m minions.evals.extract_gold "$1" --out "$OUT/gold/$2" "${@:3}"
 }
 fields() {  # the --field arguments of a gold folder
   while IFS= read -r line; do printf -- '--field\0%s\0' "$line"; done < "$1/fields.txt"
