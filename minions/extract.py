@@ -253,10 +253,12 @@ def _fill(text: str, metadata: Mapping[str, Any]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(metadata.get(m[1], m[0])), text)
 
 
+#: what a value looks like in the reply; no example figure (a 0.5B model copied
+#: "1,234.5 million" from an example as the value of a lab test)
 _SHAPES = {
     "str": '"<the value as written, or null>"',
     "int": '"<the number as written, or null>"',
-    "number": '"<the figure as written, with its scale word if any (1,234.5 million), or null>"',
+    "number": '"<the figure as the passage writes it, with its unit or scale word if any, or null>"',
     "date": '"<the date as written, or null>"',
     "bool": "true, false or null",
 }

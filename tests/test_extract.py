@@ -480,3 +480,9 @@ def test_a_strict_review_sends_the_snippets_behind_the_shield(tmp_path: Path):
     del dumped["privacy"]
     text = json.dumps(dumped, sort_keys=True)
     assert settings.hash == hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def test_the_reply_shapes_show_no_figure_a_weak_model_could_copy():
+    from minions.extract import _SHAPES
+
+    assert not [shape for shape in _SHAPES.values() if re.search(r"\d", shape)]
