@@ -46,10 +46,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from minions import rowstore
-from minions.batch_rows import BatchRow
-from minions.extract import PLAN, ExtractRow, PlanFile
+from minions.batch_rows import BatchRow, BatchSettings
+from minions.extract import PLAN, ExtractRow, ExtractSettings, PlanFile
 from minions.extract_fields import FieldSpec
 from minions.formatting import percent, usd
+from minions.pricing import price
 from minions.types import Usage
 from minions.values import parse_date
 
@@ -119,6 +120,25 @@ def _total(values: Sequence[float | None]) -> float | None:
     return None if not values or None in values else sum(v for v in values if v is not None)
 
 
+def _uncached_usd(usd: float | None, remote: Usage, spec: str | None) -> float | None:
+    """``usd`` with what the response cache's hits in ``remote`` would have cost added
+    back: a run resumed or rerun behind the cache reports what the work costs. (A
+    folder without ``run.json`` names no model to price them as: ``usd`` as recorded.)"""
+    if usd is None or spec is None:
+        return usd
+    return usd + (price(remote.cache_hit_usage(), spec).usd or 0.0)
+
+
+def _price_spec(
+    folder: Path, settings_model: type[ExtractSettings] | type[BatchSettings]
+) -> str | None:
+    """The model a run folder's remote usage is priced as (its ``run.json``)."""
+    if not (folder / rowstore.RUN_INFO).exists():
+        return None
+    settings = rowstore.read_run_info(folder, settings_model).settings
+    return settings.price_as or settings.remote
+
+
 def read_extract_run(folder: str | Path) -> Run:
     """A ``minions extract`` output folder, read with the extractor's own models."""
     folder = Path(folder)
@@ -127,6 +147,10 @@ def read_extract_run(folder: str | Path) -> Run:
         for r in rowstore.read_rows(folder / rowstore.RESULTS, ExtractRow, key=lambda r: r.key)
     }
     plan = PlanFile.model_validate_json((folder / PLAN).read_text(encoding="utf-8"))
+    spec = _price_spec(folder, ExtractSettings)
+    remote = plan.usage.get("remote", Usage()) + sum(
+        (r.usage.get("remote", Usage()) for r in rows.values()), Usage()
+    )
     answers = {
         row.id: {
             field: Answer(
@@ -145,10 +169,9 @@ def read_extract_run(folder: str | Path) -> Run:
         documents=list(rows),
         answers=answers,
         errors=sum(r.status == "error" for r in rows.values()),
-        remote=plan.usage.get("remote", Usage())
-        + sum((r.usage.get("remote", Usage()) for r in rows.values()), Usage()),
-        local=sum((r.usage.get("local", Usage()) for r in rows.values()), Usage()),
-        remote_usd=plan.remote_usd,
+        remote=remote.uncached(),
+        local=sum((r.usage.get("local", Usage()) for r in rows.values()), Usage()).uncached(),
+        remote_usd=_uncached_usd(plan.remote_usd, remote, spec),
         remote_only_usd=_total([r.remote_only_usd for r in rows.values()]),
         remote_only_tokens=sum(r.remote_only_input_tokens for r in rows.values()),
         wall_s=sum(r.wall_s for r in rows.values()),
@@ -160,6 +183,8 @@ def read_batch_run(folder: str | Path) -> Run:
     """A ``minions batch`` output folder, its question ids taken as fields."""
     folder = Path(folder)
     rows = rowstore.read_rows(folder / rowstore.RESULTS, BatchRow, key=lambda r: r.key)
+    spec = _price_spec(folder, BatchSettings)
+    remote = sum((r.usage.get("remote", Usage()) for r in rows), Usage())
     answers: dict[str, dict[str, Answer]] = {}
     for row in rows:
         answers.setdefault(row.doc_id, {})[row.question_id] = Answer(
@@ -171,9 +196,9 @@ def read_batch_run(folder: str | Path) -> Run:
         documents=list(answers),
         answers=answers,
         errors=sum(r.status == "error" for r in rows),
-        remote=sum((r.usage.get("remote", Usage()) for r in rows), Usage()),
-        local=sum((r.usage.get("local", Usage()) for r in rows), Usage()),
-        remote_usd=_total([r.remote_usd for r in rows]),
+        remote=remote.uncached(),
+        local=sum((r.usage.get("local", Usage()) for r in rows), Usage()).uncached(),
+        remote_usd=_uncached_usd(_total([r.remote_usd for r in rows]), remote, spec),
         remote_only_usd=_total([r.remote_only_usd for r in rows]),
         wall_s=sum(r.wall_s for r in rows),
     )
@@ -517,8 +542,11 @@ def render_markdown(report: ExtractReport) -> str:
         "figure of the answer may match, for a date the first one counts). Remote tokens "
         "and $ of an extract run are its plan's (plus any the documents report), of a "
         "batch run the sum over its rows; wall time is summed over documents (rows), so "
-        "concurrent work counts in full. The remote-only column is the counterfactual of "
-        "sending each document whole to the remote, when the run records it.",
+        "concurrent work counts in full. Tokens and $ include calls the response cache "
+        "answered (what the work costs however often it ran); wall time does not, so a "
+        "run resumed or rerun behind the cache shows less. The remote-only column is the "
+        "counterfactual of sending each document whole to the remote, when the run "
+        "records it.",
         "",
     ]
     return "\n".join(lines)

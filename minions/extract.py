@@ -258,7 +258,8 @@ def _fill(text: str, metadata: Mapping[str, Any]) -> str:
 _SHAPES = {
     "str": '"<the value as written, or null>"',
     "int": '"<the number as written, or null>"',
-    "number": '"<the figure as the passage writes it, with its unit or scale word if any, or null>"',
+    "number": '"<the figure as the passage writes it, with its unit or scale word if any, '
+    'or null>"',
     "date": '"<the date as written, or null>"',
     "bool": "true, false or null",
 }

@@ -94,6 +94,20 @@ class Usage(BaseModel):
             calls=self.cache_hits,
         )
 
+    def uncached(self) -> Usage:
+        """This usage as if nothing had come from the response cache: the cache hits'
+        tokens counted as the calls' own (what the work needs, however often it ran)."""
+        hits = self.cache_hit_usage()
+        return self.model_copy(
+            update={
+                "input_tokens": self.input_tokens + hits.input_tokens,
+                "output_tokens": self.output_tokens + hits.output_tokens,
+                "cache_hits": 0,
+                "cache_hit_input_tokens": 0,
+                "cache_hit_output_tokens": 0,
+            }
+        )
+
     def __bool__(self) -> bool:
         return bool(self.total_tokens or self.calls or self.retries)
 

@@ -284,3 +284,25 @@ def test_batch_answers_are_read_from_their_text(tmp_path: Path) -> None:
     markdown = extract_report.render_markdown(report)
     assert "Remote tokens against documents" in markdown  # 1 and 2 documents
     assert "$0.0600" in markdown  # the batch's remote-only counterfactual
+
+
+def test_a_run_served_from_the_response_cache_reports_what_the_work_costs(tmp_path: Path) -> None:
+    """A rerun's plan came from the cache: its tokens and dollars still count."""
+    from minions.extract import ExtractSettings
+    from minions.pricing import price
+    from minions.rowstore import RUN_INFO, RunInfo
+
+    gold = _gold_folder(tmp_path)
+    cached = Usage(calls=1, cache_hits=1, cache_hit_input_tokens=800, cache_hit_output_tokens=300)
+    run = _extract_run(
+        tmp_path / "run", [_row("d1", {"birth_date": "1967-05-29"}, {})], cached, 0.0
+    )
+    settings = ExtractSettings(
+        fields=[], local="scripted:l", remote="scripted:r", price_as="openai:gpt-4o"
+    )
+    info = RunInfo[ExtractSettings](settings=settings, created_at="2026-12-02T00:00:00+00:00")
+    (run / RUN_INFO).write_text(info.model_dump_json())
+    (score,) = extract_report.build_report(gold, [run]).runs
+    assert score.run.remote.input_tokens == 800 and score.run.remote.output_tokens == 300
+    expected = price(Usage(input_tokens=800, output_tokens=300, calls=1), "openai:gpt-4o").usd
+    assert expected and score.run.remote_usd == pytest.approx(expected)
