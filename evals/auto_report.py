@@ -27,6 +27,7 @@ from minions.formatting import percent, usd
 from minions.profile import PlanPoint, Profile
 
 from .report import bootstrap_ci, paired_difference_ci
+from .tune import models_line
 
 AUTO = "auto"
 
@@ -65,39 +66,40 @@ def neighbours(auto: PlanPoint, plans: Sequence[PlanPoint]) -> list[PlanPoint]:
     return chosen
 
 
+def _plan_table(plans: Sequence[PlanPoint], frontier: set[str] | None = None) -> list[str]:
+    """A row a plan, cheapest first: accuracy with its bootstrap interval, $/question;
+    with ``frontier``, a column marking its plans; ``auto`` in bold."""
+    extra = " frontier |" if frontier is not None else ""
+    lines = [
+        "| plan | n | accuracy (95% CI) | remote $/q |" + extra,
+        "|---|---:|---|---:|" + ("---|" if frontier is not None else ""),
+    ]
+    for p in sorted(plans, key=lambda p: (p.usd, -p.accuracy)):
+        ci = bootstrap_ci([o.correct for o in p.outcomes])
+        name = f"**{p.name}**" if p.protocol == AUTO else p.name
+        mark = f" {'yes' if p.name in frontier else ''} |" if frontier is not None else ""
+        lines.append(
+            f"| {name} | {p.n} | {percent(p.accuracy)} ({_interval(ci)}) | {usd(p.usd)} |" + mark
+        )
+    return lines
+
+
 def report(dev: Profile, test: Profile) -> str:
-    frontier = {p.name for p in dev.frontier()}
     lines = [
         f"# `auto` on {dev.dataset}: tuned on dev, measured on test",
         "",
-        f"Local {dev.local}, remote {dev.remote}"
-        + (f" priced as {dev.price_as}" if dev.price_as else "")
-        + ". Remote dollars are each plan's own, uncached.",
+        models_line(dev),
         "",
         f"## The frontier on {max((p.n for p in dev.plans), default=0)} dev questions",
         "",
-        "| plan | n | accuracy (95% CI) | remote $/q | frontier |",
-        "|---|---:|---|---:|---|",
-    ]
-    for p in sorted(dev.plans, key=lambda p: (p.usd, -p.accuracy)):
-        ci = bootstrap_ci([o.correct for o in p.outcomes])
-        lines.append(
-            f"| {p.name} | {p.n} | {percent(p.accuracy)} ({_interval(ci)}) | {usd(p.usd)} | "
-            f"{'yes' if p.name in frontier else ''} |"
-        )
-    auto = next((p for p in test.plans if p.protocol == AUTO), None)
-    others = [p for p in test.plans if p.protocol != AUTO]
-    lines += [
+        *_plan_table(dev.plans, {p.name for p in dev.frontier()}),
         "",
         f"## On {max((p.n for p in test.plans), default=0)} test questions",
         "",
-        "| plan | n | accuracy (95% CI) | remote $/q |",
-        "|---|---:|---|---:|",
+        *_plan_table(test.plans),
     ]
-    for p in sorted(test.plans, key=lambda p: (p.usd, -p.accuracy)):
-        ci = bootstrap_ci([o.correct for o in p.outcomes])
-        name = f"**{p.name}**" if p.protocol == AUTO else p.name
-        lines.append(f"| {name} | {p.n} | {percent(p.accuracy)} ({_interval(ci)}) | {usd(p.usd)} |")
+    auto = next((p for p in test.plans if p.protocol == AUTO), None)
+    others = [p for p in test.plans if p.protocol != AUTO]
     if auto is None:
         lines += ["", "No `auto` plan in the test run."]
         return "\n".join(lines) + "\n"

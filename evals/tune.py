@@ -251,14 +251,21 @@ def frontier_table(profile: Profile) -> list[list[str]]:
     return rows
 
 
+def models_line(profile: Profile) -> str:
+    """The models of a profile's plans, and how their dollars are counted."""
+    priced = f" priced as {profile.price_as}" if profile.price_as else ""
+    return (
+        f"Local {profile.local}, remote {profile.remote}{priced}. "
+        "Remote dollars are each plan's own, uncached."
+    )
+
+
 def _write_report(profile: Profile, out: Path) -> Path:
     rows = frontier_table(profile)
     lines = [
         f"# Tuning on {profile.dataset}",
         "",
-        f"Local {profile.local}, remote {profile.remote}"
-        + (f" priced as {profile.price_as}" if profile.price_as else "")
-        + ". Remote dollars are each plan's own, uncached.",
+        models_line(profile),
         "",
         "| " + " | ".join(rows[0]) + " |",
         "|" + "---|" * len(rows[0]),
