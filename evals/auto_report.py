@@ -26,7 +26,7 @@ from pathlib import Path
 from minions.formatting import percent, usd
 from minions.profile import PlanPoint, Profile
 
-from .report import bootstrap_ci, paired_difference_ci
+from .report import bootstrap_ci, paired_difference_ci, paired_outcomes
 from .tune import models_line
 
 AUTO = "auto"
@@ -48,9 +48,9 @@ def _interval(ci: tuple[float, float] | None, signed: bool = False) -> str:
 
 def _paired(auto: PlanPoint, other: PlanPoint) -> tuple[list[bool], list[bool]]:
     """The two plans' outcomes on the questions both decided, in one order."""
-    theirs = {o.id: o.correct for o in other.outcomes}
-    shared = [o for o in auto.outcomes if o.id in theirs]
-    return [o.correct for o in shared], [theirs[o.id] for o in shared]
+    return paired_outcomes(
+        {o.id: o.correct for o in auto.outcomes}, {o.id: o.correct for o in other.outcomes}
+    )
 
 
 def neighbours(auto: PlanPoint, plans: Sequence[PlanPoint]) -> list[PlanPoint]:

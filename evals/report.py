@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -122,19 +122,24 @@ class Report(BaseModel):
         return sum(run.rows for run in self.runs)
 
 
+def _bootstrap_mean(values: Sequence[float], seed: int, resamples: int) -> tuple[float, float]:
+    """The 95% percentile bootstrap interval of the mean of ``values``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    data = np.asarray(values, dtype=float)
+    means = rng.choice(data, size=(resamples, len(data)), replace=True).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def bootstrap_ci(
     outcomes: Sequence[bool], *, seed: int = 0, resamples: int = 2000
 ) -> tuple[float, float] | None:
     """The 95% percentile bootstrap interval of the mean of ``outcomes``."""
     if not outcomes:
         return None
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    values = np.asarray(outcomes, dtype=float)
-    means = rng.choice(values, size=(resamples, len(values)), replace=True).mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+    return _bootstrap_mean([float(o) for o in outcomes], seed, resamples)
 
 
 def paired_difference_ci(
@@ -144,13 +149,16 @@ def paired_difference_ci(
     being two outcomes on the same question (the questions are resampled, the pairs kept)."""
     if not a or len(a) != len(b):
         return None
-    import numpy as np
+    return _bootstrap_mean([float(x) - float(y) for x, y in zip(a, b)], seed, resamples)
 
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = rng.choice(diff, size=(resamples, len(diff)), replace=True).mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+
+def paired_outcomes(
+    mine: Mapping[str, bool], theirs: Mapping[str, bool]
+) -> tuple[list[bool], list[bool]]:
+    """Two runs' outcomes (by question id) on the questions both decided, in one order
+    (``mine``'s), ready for :func:`paired_difference_ci`."""
+    shared = [q for q in mine if q in theirs]
+    return [mine[q] for q in shared], [theirs[q] for q in shared]
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -284,19 +292,17 @@ def paired_differences(rows: Sequence[EvalRow], *, seed: int = 0) -> list[Paired
         for other_dataset, other in order[:i]:
             if other_dataset != dataset:
                 continue
-            mine, theirs = decided[(dataset, protocol)], decided[(dataset, other)]
-            shared = [q for q in mine if q in theirs]
-            if not shared:
+            a, b = paired_outcomes(decided[(dataset, protocol)], decided[(dataset, other)])
+            if not a:
                 continue
-            a, b = [mine[q] for q in shared], [theirs[q] for q in shared]
             ci = paired_difference_ci(a, b, seed=seed)
             found.append(
                 PairedDifference(
                     dataset=dataset,
                     protocol=protocol,
                     other=other,
-                    n=len(shared),
-                    difference=(sum(a) - sum(b)) / len(shared),
+                    n=len(a),
+                    difference=(sum(a) - sum(b)) / len(a),
                     ci_low=ci[0] if ci else None,
                     ci_high=ci[1] if ci else None,
                 )

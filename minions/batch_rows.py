@@ -66,13 +66,18 @@ class BatchSettings(BaseModel):
     def hash(self) -> str:
         """12 hex digits of the settings (the options in any order hash the same;
         privacy "off" and teach 0 hash as batches written before those settings)."""
-        settings = self.model_dump(mode="json")
-        if settings["privacy"] == "off":
-            del settings["privacy"]
-        if not settings["teach"]:
-            del settings["teach"]
-        text = json.dumps(settings, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return settings_hash(self, added_later={"privacy": "off", "teach": 0.0})
+
+
+def settings_hash(settings: BaseModel, added_later: dict[str, Any]) -> str:
+    """12 hex digits of ``settings``. A setting in ``added_later`` that holds its value
+    there (its default) is left out, so folders written before it existed still match."""
+    data = settings.model_dump(mode="json")
+    for key, default in added_later.items():
+        if data.get(key) == default:
+            del data[key]
+    text = json.dumps(data, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 class BatchRow(BaseModel):

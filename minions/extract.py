@@ -34,7 +34,6 @@ columns ``<field>``, ``<field>__pages`` and ``<field>__agreement``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import random
@@ -60,7 +59,7 @@ from minions.api import (
 from minions.asyncio_bridge import run_sync
 from minions.batch import BatchCache, ClientSource, _as_documents, batch_clients, spec_of
 from minions.batch_inputs import BatchDocument, PageSelection
-from minions.batch_rows import replace_atomically
+from minions.batch_rows import replace_atomically, settings_hash
 from minions.chunking import Chunk, chunk
 from minions.citations import check_quote
 from minions.clients import Client
@@ -170,11 +169,7 @@ class ExtractSettings(BaseModel):
     def hash(self) -> str:
         """12 hex digits of the settings (privacy "off" hashes as extractions written
         before that setting)."""
-        settings = self.model_dump(mode="json")
-        if settings["privacy"] == "off":
-            del settings["privacy"]
-        text = json.dumps(settings, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return settings_hash(self, added_later={"privacy": "off"})
 
 
 class ExtractRow(BaseModel):

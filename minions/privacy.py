@@ -50,19 +50,25 @@ class Meter:
     """The verbatim exposure of ``documents`` in the remote calls of one run."""
 
     def __init__(self, documents: Iterable[Document], names: Iterable[str] = ()) -> None:
-        self._names = list(names)
+        self._pages = [page for doc in documents for page in doc.pages]
         self._grams: set[int] = set()
-        #: the documents' sensitive values: (kind, normalised) -> a span as written
-        self._values: dict[tuple[str, str], Span] = {}
-        for doc in documents:
-            for page in doc.pages:  # a page break is no place for an 8-gram to span
-                self._grams.update(_grams(_words(page)))
-                for span in find_spans(page, self._names):
-                    self._values.setdefault((span.kind, normalize(span.kind, span.text)), span)
+        for page in self._pages:  # a page break is no place for an 8-gram to span
+            self._grams.update(_grams(_words(page)))
+        self.add_names(names)
         self._values_sent: set[tuple[str, str]] = set()
         self._sent: set[int] = set()
         self._longest = 0
         self.calls: list[CallExposure] = []
+
+    def add_names(self, names: Iterable[str]) -> None:
+        """Count ``names`` (found by the local name pass) among the documents' sensitive
+        values too; the 8-grams do not change."""
+        self._names = list(names)
+        #: the documents' sensitive values: (kind, normalised) -> a span as written
+        self._values: dict[tuple[str, str], Span] = {}
+        for page in self._pages:
+            for span in find_spans(page, self._names):
+                self._values.setdefault((span.kind, normalize(span.kind, span.text)), span)
 
     def measure(self, messages: Sequence[Message], purpose: str, round: int) -> CallExposure:
         """Record one remote call's messages; its exposure."""

@@ -168,8 +168,9 @@ class Run:
         #: what of the documents the remote calls were sent (:mod:`minions.privacy`)
         self.exposure = Meter(self.documents)
         self.privacy = privacy
-        #: unless privacy is "off", what masks remote-bound text (:mod:`minions.shield`)
-        self._shield = Shield(self.documents, self.task) if privacy != "off" else None
+        #: unless privacy is "off", what masks remote-bound text (:mod:`minions.shield`);
+        #: under "strict+names" it is built after the name pass
+        self._shield = Shield(self.documents, self.task) if privacy == "strict" else None
         self.local = local
         self.remote = remote
         self.events = as_events(events)
@@ -262,6 +263,8 @@ class Run:
         client = self.local if role == "local" else self.remote
         self._check_limits(role)
         shield = self._shield if role == "remote" else None
+        if role == "remote" and shield is None and self.privacy != "off":
+            raise ProtocolError(f'a remote call before privacy "{self.privacy}" was ready')
         if shield is not None:  # what leaves the machine, as it is recorded and metered
             messages = [m.model_copy(update={"content": shield.mask(m.content)}) for m in messages]
         prompt = messages[-1].content if messages else ""
@@ -426,7 +429,7 @@ class Run:
                 if inspect.iscoroutine(body):
                     body.close()  # never started
                 raise
-            self.exposure = Meter(self.documents, names)
+            self.exposure.add_names(names)
             self._shield = Shield(self.documents, self.task, names)
             self.note(f"the local model's name pass found {len(names)} name(s) to mask")
         await body
