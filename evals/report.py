@@ -149,7 +149,8 @@ def paired_difference_ci(
     being two outcomes on the same question (the questions are resampled, the pairs kept)."""
     if not a or len(a) != len(b):
         return None
-    return _bootstrap_mean([float(x) - float(y) for x, y in zip(a, b)], seed, resamples)
+    diff = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
+    return _bootstrap_mean(diff, seed, resamples)
 
 
 def paired_outcomes(
