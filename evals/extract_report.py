@@ -55,7 +55,7 @@ from minions.types import Usage
 from minions.values import parse_date
 
 from .extract_gold import GoldCell, read_gold
-from .report import bootstrap_ci
+from .report import bootstrap_ci, paired_difference_ci, paired_outcomes
 from .scoring import _close, gold_figure, normalize, score_numeric, stance
 
 __all__ = [
@@ -312,6 +312,8 @@ def score_run(run: Run, fields: Sequence[FieldSpec], cells: Sequence[GoldCell]) 
     for cell in cells:
         if cell.id not in run.answers:
             continue
+        if run.kind == "batch" and cell.field not in run.answers[cell.id]:
+            continue  # a batch still running has not asked it yet
         answer = run.answers[cell.id].get(cell.field, Answer())
         spec = specs[cell.field]
         if answer.failed:
@@ -433,6 +435,52 @@ def _shown(value: Any) -> str:
     return (text[:100] + "...") if len(text) > 100 else text
 
 
+def _per_cell(run: RunScore) -> float | None:
+    usd_ = run.run.remote_usd
+    return None if usd_ is None or not run.cells else usd_ / len(run.cells)
+
+
+def same_cells_lines(report: ExtractReport) -> list[str]:
+    """Each batch run against each extract run on the cells both scored: the two
+    accuracies, their paired difference with a bootstrap interval, remote $ a cell."""
+    rows = []
+    for batch in (s for s in report.runs if s.run.kind == "batch"):
+        for ext in (s for s in report.runs if s.run.kind == "extract"):
+            a, b = paired_outcomes(
+                {f"{c.id}/{c.field}": c.correct for c in ext.cells},
+                {f"{c.id}/{c.field}": c.correct for c in batch.cells},
+            )
+            if not a:
+                continue
+            ci = paired_difference_ci(a, b)
+            interval = "" if ci is None else f" [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]"
+            rows.append(
+                [
+                    f"`{ext.run.name}`",
+                    f"`{batch.run.name}`",
+                    str(len(a)),
+                    f"{percent(sum(a) / len(a))} ({sum(a)})",
+                    f"{percent(sum(b) / len(b))} ({sum(b)})",
+                    f"{(sum(a) - sum(b)) / len(a) * 100:+.1f} pts{interval}",
+                    usd(_per_cell(ext)),
+                    usd(_per_cell(batch)),
+                ]
+            )
+    if not rows:
+        return []
+    header = [
+        "extract run",
+        "batch run",
+        "same cells",
+        "extract right",
+        "batch right",
+        "extract - batch [95% CI]",
+        "extract remote $/cell",
+        "batch remote $/cell",
+    ]
+    return ["", "## Extract against batch on the same cells", "", *_table(header, rows)]
+
+
 def render_markdown(report: ExtractReport) -> str:
     """The report as markdown: runs, fields, remote tokens against documents, misses."""
     lines = [
@@ -521,6 +569,7 @@ def render_markdown(report: ExtractReport) -> str:
             ],
             scale_rows,
         )
+    lines += same_cells_lines(report)
     for i, s in enumerate(report.runs, 1):
         wrong = [c for c in s.cells if not c.correct]
         if not wrong:
@@ -546,7 +595,9 @@ def render_markdown(report: ExtractReport) -> str:
         "answered (what the work costs however often it ran); wall time does not, so a "
         "run resumed or rerun behind the cache shows less. The remote-only column is the "
         "counterfactual of sending each document whole to the remote, when the run "
-        "records it.",
+        "records it. The same-cells table pairs an extract run's and a batch run's outcome "
+        "on each cell both scored (a paired bootstrap over those cells); a run's remote $ "
+        "a cell is its remote $ over the cells it was scored on.",
         "",
     ]
     return "\n".join(lines)

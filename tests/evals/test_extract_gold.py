@@ -306,3 +306,30 @@ def test_a_run_served_from_the_response_cache_reports_what_the_work_costs(tmp_pa
     assert score.run.remote.input_tokens == 800 and score.run.remote.output_tokens == 300
     expected = price(Usage(input_tokens=800, output_tokens=300, calls=1), "openai:gpt-4o").usd
     assert expected and score.run.remote_usd == pytest.approx(expected)
+
+
+def test_a_partial_batch_is_scored_on_what_it_asked_and_paired_on_the_same_cells(
+    tmp_path: Path,
+) -> None:
+    gold = _gold_folder(tmp_path)
+    batch = _batch_folder(  # still running: d1's capex not asked yet
+        tmp_path / "batch", {("d1", "birth_date"): "Born 1967-05-29.", ("d2", "meds"): "none"}
+    )
+    run = _extract_run(
+        tmp_path / "run",
+        [
+            _row("d1", {"birth_date": "1967-05-29", "capex": 1577.0}, {}),
+            _row("d2", {"meds": ["Simvistatin 10 MG", "Aspirin"]}, {}),
+        ],
+        Usage(input_tokens=800, output_tokens=300, calls=1),
+        0.03,
+    )
+    report = extract_report.build_report(gold, [run], [batch])
+    extract, asked = report.runs
+    assert [(c.field, c.correct) for c in asked.cells] == [("birth_date", True), ("meds", False)]
+    assert len(extract.cells) == 3 and extract.accuracy == 1.0
+    (line,) = [x for x in extract_report.same_cells_lines(report) if "`" in x]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    # on the two shared cells: extract 2 right, batch 1; $0.03 over 3 cells, $0.004 over 2
+    assert cells[2:8] == ["2", "100.0% (2)", "50.0% (1)", cells[5], "$0.0100", "$0.0020"]
+    assert cells[5].startswith("+50.0 pts [")
