@@ -25,10 +25,12 @@ the job's answer is the top of :func:`minions.protocols.votes.tally` (majority o
 normalised answers, verified quotes first).
 
 Printed per configuration and dataset: accuracy on evidence chunks (the eval's scorer),
-non-null answers on distractors (should be low), verified quotes among answers, schema
-failures (jobs whose every attempt failed), prompt and output tokens and seconds per
-job. Every job's outcome is appended to ``--out``/jobs.jsonl, and a rerun skips the
-jobs already there, so a long run resumes.
+non-null answers on distractors (should be low), verified quotes among answers, the
+same two figures when an answer whose quote did not verify counts as an abstention (how
+far the quote check alone tells evidence from distractors), schema failures (jobs whose
+every attempt failed), prompt and output tokens and seconds per job. Every job's
+outcome is appended to ``--out``/jobs.jsonl, and a rerun skips the jobs already there,
+so a long run resumes.
 """
 
 from __future__ import annotations
@@ -259,7 +261,11 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         f"evidence accuracy {share(sum(r['correct'] for r in evidence), len(evidence))}, "
         "non-null on distractors "
         f"{share(sum(r['answer'] is not None for r in distractors), len(distractors))}, "
-        f"verified {share(sum(r['verified'] for r in answered), len(answered))} of answers, "
+        f"verified {share(sum(r['verified'] for r in answered), len(answered))} of answers; "
+        "an unverified answer taken as an abstention: evidence accuracy "
+        f"{share(sum(r['correct'] and r['verified'] for r in evidence), len(evidence))}, "
+        "non-null on distractors "
+        f"{share(sum(r['verified'] for r in distractors), len(distractors))}; "
         f"schema failures {sum(r['schema_failures'] for r in rows)}, "
         f"per job {sum(r['input_tokens'] for r in rows) / n:,.0f} prompt + "
         f"{sum(r['output_tokens'] for r in rows) / n:,.0f} output tokens, "
