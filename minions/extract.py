@@ -821,6 +821,18 @@ async def extract_async(
             pilot: list[ExtractRow] = []
             needs_review = bool(review) and not plan_file.reviewed
             needs_functions = synthesize and reader.functions is None
+            if needs_functions and len(pending) <= settings.sample_docs:
+                # functions answer the documents after the pilot: with none left they
+                # would be written and scored, then never run
+                needs_functions = False
+                note = (
+                    f"no functions synthesized: all {len(pending)} document(s) to read "
+                    f"are the pilot (sample_docs={settings.sample_docs}), none would be "
+                    "left for them"
+                )
+                logger.info(note)
+                if note not in plan_file.notes:
+                    plan_file.notes.append(note)
             if needs_review or needs_functions:
                 # the first documents are read before anything is written: the review
                 # samples their cells (and may have them read again), the functions

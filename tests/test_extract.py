@@ -392,6 +392,19 @@ def test_synthesized_functions_are_reused_on_resume(tmp_path: Path):
     assert [r.cells["revenue"].method for r in result.rows[3:]] == ["function", "function"]
 
 
+def test_no_functions_are_written_when_the_pilot_is_every_document(tmp_path: Path):
+    out = tmp_path / "out"
+    PLANS.clear()
+    result = synth_run(corpus(2), out)  # sample_docs=2: nothing after the pilot
+    assert len(PLANS) == 1  # the plan; no field's functions
+    assert result.plan.functions == {} and result.plan.usage["remote"].calls == 1
+    assert any("no functions synthesized" in n for n in result.plan.notes)
+    PLANS.clear()
+    result = synth_run(corpus(6), out)  # four more: the next two are the pilot
+    assert len(PLANS) == 2  # the functions of both fields, fitted once
+    assert [r.cells["revenue"].method for r in result.rows[4:]] == ["function", "function"]
+
+
 # --- the command ---------------------------------------------------------------------------
 
 
