@@ -41,6 +41,8 @@ extract medical medical-14
 extract medical-5 medical-5
 extract medical-1 medical-1
 extract medical medical-14-synth --synthesize
+extract medical-5 medical-5-synth --synthesize
+extract medical-1 medical-1-synth --synthesize
 extract financebench financebench
 extract financebench financebench-synth --synthesize
 
@@ -54,7 +56,8 @@ for name in financebench medical; do
 done
 
 $PYTHON -m minions.evals.extract_report "$OUT/gold/medical" "$OUT/runs/medical-1" \
-  "$OUT/runs/medical-5" "$OUT/runs/medical-14" "$OUT/runs/medical-14-synth" \
+  "$OUT/runs/medical-5" "$OUT/runs/medical-14" "$OUT/runs/medical-1-synth" \
+  "$OUT/runs/medical-5-synth" "$OUT/runs/medical-14-synth" \
   --batch "$OUT/runs/medical-batch" --out "$OUT/medical.md"
 $PYTHON -m minions.evals.extract_report "$OUT/gold/financebench" "$OUT/runs/financebench" \
   "$OUT/runs/financebench-synth" --batch "$OUT/runs/financebench-batch" --out "$OUT/financebench.md"
