@@ -2,6 +2,7 @@
 
     python benchmarks/local_jobs.py [--pack qwen2.5-coder-0.5b] [--configs base,samples3]
         [--finance 15] [--medical 15] [--out benchmarks/results/local-jobs]
+    python benchmarks/local_jobs.py --print-ids medical --medical 10   # the dev ids
 
 Jobs come from a **dev split** of the shared data that leaves out the 20 FinanceBench
 and 20 medical questions of the committed offline run (evals/results/offline) and the
@@ -280,9 +281,23 @@ def main() -> None:
     parser.add_argument("--finance", type=int, default=15, help="FinanceBench questions")
     parser.add_argument("--medical", type=int, default=15, help="medical questions")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "local-jobs")
+    parser.add_argument(
+        "--print-ids",
+        choices=("financebench", "medical"),
+        help="print the dev split's question ids of that dataset (as many as --finance or "
+        "--medical) one a line, and run nothing",
+    )
     args = parser.parse_args()
     if not SHARED.exists():
         raise SystemExit(f"needs the shared data at {SHARED}")
+    if args.print_ids:
+        if args.print_ids == "financebench":
+            picked = finance_jobs(args.finance)
+        else:
+            picked = medical_jobs(args.medical)
+        for qid in dict.fromkeys(job.id.rsplit("/", 1)[0] for job in picked):
+            print(qid)
+        return
     unknown = set(args.configs.split(",")) - set(CONFIGS)
     if unknown:
         raise SystemExit(f"unknown configurations {sorted(unknown)}; known: {sorted(CONFIGS)}")
