@@ -113,6 +113,7 @@ class Run(BaseModel):
     remote_only_tokens: int | None = None
     wall_s: float = 0.0
     local_reads_saved: int = Field(default=0, description="reads synthesized functions spared")
+    synthesize: bool = Field(default=False, description="extract: run with --synthesize")
 
 
 def _total(values: Sequence[float | None]) -> float | None:
@@ -148,6 +149,9 @@ def read_extract_run(folder: str | Path) -> Run:
     }
     plan = PlanFile.model_validate_json((folder / PLAN).read_text(encoding="utf-8"))
     spec = _price_spec(folder, ExtractSettings)
+    synthesize = (folder / rowstore.RUN_INFO).exists() and (
+        rowstore.read_run_info(folder, ExtractSettings).settings.synthesize
+    )
     remote = plan.usage.get("remote", Usage()) + sum(
         (r.usage.get("remote", Usage()) for r in rows.values()), Usage()
     )
@@ -176,6 +180,7 @@ def read_extract_run(folder: str | Path) -> Run:
         remote_only_tokens=sum(r.remote_only_input_tokens for r in rows.values()),
         wall_s=sum(r.wall_s for r in rows.values()),
         local_reads_saved=sum(r.local_calls_saved for r in rows.values()),
+        synthesize=synthesize,
     )
 
 
@@ -440,6 +445,66 @@ def _per_cell(run: RunScore) -> float | None:
     return None if usd_ is None or not run.cells else usd_ / len(run.cells)
 
 
+def synthesis_lines(report: ExtractReport) -> list[str]:
+    """Per ``--synthesize`` run: the cells and documents its functions answered, how many
+    of those cells are right, the local reads they spared, and its local tokens against
+    the run without synthesis over the same documents (when the report has one)."""
+    plain = {
+        frozenset(s.run.documents): s
+        for s in report.runs
+        if s.run.kind == "extract" and not s.run.synthesize
+    }
+    rows = []
+    for s in (s for s in report.runs if s.run.kind == "extract" and s.run.synthesize):
+        run = s.run
+        by_function = [
+            c for c in s.cells if run.answers[c.id].get(c.field, Answer()).method == "function"
+        ]
+        docs = {c.id for c in by_function}
+        tokens = run.local.input_tokens + run.local.output_tokens
+        other = plain.get(frozenset(run.documents))
+        against = ""
+        if other is not None:
+            before = other.run.local.input_tokens + other.run.local.output_tokens
+            change = f" ({(tokens - before) / before * 100:+.1f}%)" if before else ""
+            against = f"{before:,}{change}"
+        right = sum(c.correct for c in by_function)
+        plain_right = "-"
+        if other is not None and by_function:
+            theirs = {(c.id, c.field): c.correct for c in other.cells}
+            plain_right = f"{sum(theirs.get((c.id, c.field), False) for c in by_function)}"
+            plain_right += f"/{len(by_function)}"
+        rows.append(
+            [
+                f"`{run.name}`",
+                str(len(run.documents)),
+                f"{len(by_function)}/{len(s.cells)} ({percent(len(by_function) / len(s.cells))})"
+                if s.cells
+                else "0",
+                f"{len(docs)}/{len(run.documents)}",
+                f"{right}/{len(by_function)}" if by_function else "-",
+                plain_right,
+                str(run.local_reads_saved),
+                f"{tokens:,}",
+                against or "-",
+            ]
+        )
+    if not rows:
+        return []
+    header = [
+        "run",
+        "docs",
+        "cells the functions answered",
+        "documents with such a cell",
+        "those cells right",
+        "the same cells right without",
+        "local reads spared",
+        "local tokens",
+        "local tokens without --synthesize",
+    ]
+    return ["", "## Function synthesis", "", *_table(header, rows)]
+
+
 def same_cells_lines(report: ExtractReport) -> list[str]:
     """Each batch run against each extract run on the cells both scored: the two
     accuracies, their paired difference with a bootstrap interval, remote $ a cell."""
@@ -569,6 +634,7 @@ def render_markdown(report: ExtractReport) -> str:
             ],
             scale_rows,
         )
+    lines += synthesis_lines(report)
     lines += same_cells_lines(report)
     for i, s in enumerate(report.runs, 1):
         wrong = [c for c in s.cells if not c.correct]

@@ -333,3 +333,29 @@ def test_a_partial_batch_is_scored_on_what_it_asked_and_paired_on_the_same_cells
     # on the two shared cells: extract 2 right, batch 1; $0.03 over 3 cells, $0.004 over 2
     assert cells[2:8] == ["2", "100.0% (2)", "50.0% (1)", cells[5], "$0.0100", "$0.0020"]
     assert cells[5].startswith("+50.0 pts [")
+
+
+def test_the_synthesis_table_counts_what_the_functions_answered(tmp_path: Path) -> None:
+    from minions.extract import ExtractSettings
+    from minions.extract_values import Cell
+    from minions.rowstore import RunInfo
+
+    gold = _gold_folder(tmp_path)
+    values = {"birth_date": "1967-05-29", "capex": 1577.0}
+    plain = _extract_run(tmp_path / "plain", [_row("d1", values, {})], Usage(), None)
+    synth_row = _row("d1", {**values, "capex": 1600.0}, {}).model_copy(
+        update={
+            "cells": {"birth_date": Cell(method="function"), "capex": Cell(method="function")},
+            "local_calls_saved": 6,
+            "usage": {"local": Usage(input_tokens=400, output_tokens=20, calls=1)},
+        }
+    )
+    synth = _extract_run(tmp_path / "synth", [synth_row], Usage(), None)
+    settings = ExtractSettings(fields=[], local="l", remote="r", synthesize=True)
+    info = RunInfo[ExtractSettings](settings=settings, created_at="now")
+    (synth / "run.json").write_text(info.model_dump_json())
+    report = extract_report.build_report(gold, [plain, synth])
+    (line,) = [x for x in extract_report.synthesis_lines(report) if "synth`" in x]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    # both cells by functions, one right (1600 is 1.5% off 1577); plain had both right
+    assert cells[1:] == ["1", "2/2 (100.0%)", "1/1", "1/2", "2/2", "6", "420", "1,050 (-60.0%)"]
