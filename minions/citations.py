@@ -77,6 +77,26 @@ def check_quote(quote: str | None, text: str) -> QuoteCheck:
     )
 
 
+def states_answer(answer: str | None, quote: str | None) -> bool | None:
+    """Whether ``quote`` states one of the figures of ``answer``: the same digits, in
+    the same or another thousands scale ("$1.6 billion" states 1,600 and "1,600
+    million"; sign and currency aside). ``None`` when the answer has no figure (a name,
+    a letter, a year), so there is nothing to check."""
+    from minions.values import figures
+
+    wanted = figures(answer or "")
+    if not wanted:
+        return None
+    stated = figures(quote or "")
+
+    def same(a: float, b: float) -> bool:
+        return any(
+            abs(abs(a) - abs(b) * 1000.0**k) <= 1e-9 * max(abs(a), 1.0) for k in range(-3, 4)
+        )
+
+    return any(same(a.value, q.value) for a in wanted for q in stated)
+
+
 def quotes_in(reply: str) -> list[str]:
     """The passages a free-text reply quotes between double quotes, in order, each
     once; shorter ones than a quote can verify with are left out."""

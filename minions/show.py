@@ -190,7 +190,8 @@ class JobView:
 
     @property
     def symbol(self) -> str:
-        """``✓`` quote verified, ``✗`` not found in the chunk, ``—`` not checked."""
+        """``✓`` quote verified, ``✗`` not found in the chunk (or not stating the answer's
+        figure), ``—`` not checked."""
         return MARKS[self.mark]
 
 
@@ -324,7 +325,7 @@ def _job_view(job: JobRecord) -> JobView:
     answered = output is not None and not output.abstained
     mark: Mark = "unchecked"
     if answered and job.quote is not None:
-        mark = "verified" if job.quote.verified else "unverified"
+        mark = "verified" if job.verified else "unverified"
     return JobView(
         job_id=job.job_id,
         task_id=job.task_id,

@@ -211,6 +211,11 @@ class QuoteCheck(BaseModel):
     score: float = 0.0
     start: int | None = None
     end: int | None = None
+    states_answer: bool | None = Field(
+        default=None,
+        description="whether the quote states a figure of the answer (None: the answer "
+        "has no figure, or it was not checked)",
+    )
 
 
 class QuotedPassage(BaseModel):
@@ -319,7 +324,9 @@ class JobRecord(BaseModel):
 
     @property
     def verified(self) -> bool:
-        return self.quote is not None and self.quote.verified
+        """The quote is in the chunk and, when the answer has figures, states one."""
+        quote = self.quote
+        return quote is not None and quote.verified and quote.states_answer is not False
 
 
 class Round(BaseModel):

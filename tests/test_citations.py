@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minions.citations import FUZZY_THRESHOLD, check_quote
+from minions.citations import FUZZY_THRESHOLD, check_quote, states_answer
 
 TEXT = (
     "Consolidated statement of cash flows.\n"
@@ -65,3 +65,25 @@ def test_the_threshold_is_what_a_dropped_word_costs() -> None:
 def test_number_formats_count_as_the_same_number() -> None:
     text = "Capital expenditures were 1577 million dollars in fiscal 2018 overall."
     assert check_quote("Capital expenditures were 1,577 million dollars in fiscal 2018", text)
+
+
+@pytest.mark.parametrize(
+    ("answer", "quote", "states"),
+    [
+        ("$1,577 million", "Purchases of PP&E (1,577) (1,373)", True),
+        ("1577", "capital spending of $1,577 million", True),
+        ("$1.6 billion", "capital expenditures of $1.6 billion", True),
+        ("1,600", "capital expenditures of $1.6 billion", True),  # in millions
+        ("1.7 billion", "capital expenditures of $1.6 billion", False),
+        ("4.3", "revenue was 4.2", False),  # a changed figure never does
+        ("176", "The Company defines free cash flow as net cash less purchases", False),
+        ("600", "3M contributed $600 million to its pension plan", True),  # stated, if wrong
+        ("B", "Metformin 500 MG was prescribed", None),  # no figure: nothing to check
+        ("FY2018", "in fiscal 2018", None),  # a year is no figure
+        ("4.2", None, False),
+    ],
+)
+def test_a_quote_states_the_answer_when_it_holds_one_of_its_figures(
+    answer: str, quote: str | None, states: bool | None
+) -> None:
+    assert states_answer(answer, quote) is states

@@ -563,6 +563,30 @@ async def test_quotes_are_checked_and_the_remote_sees_the_mark():
     assert not any("unverified outputs" in n for n in result.notes)
 
 
+async def test_a_quote_from_the_chunk_that_does_not_state_the_answer_does_not_verify():
+    def reply(messages):
+        chunk_text = messages[-1].content.split("---")[0]
+        if "Total revenue was $4.2 billion" in chunk_text:
+            return job_reply(messages)
+        if "Ernst & Young" in chunk_text:  # a real sentence, a figure it does not state
+            quote = "Ernst & Young LLP audited these statements."
+            return {"citation": quote, "explanation": "", "answer": "$9.9 billion"}
+        return {"citation": None, "explanation": "nothing", "answer": None}
+
+    local = ScriptedClient("local", replies=reply, local=True)
+    remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
+    result, _ = await run_minions(remote, local=local, max_rounds=1)
+    jobs = {j.chunk.page_start: j for j in result.jobs if not j.abstained}
+    assert jobs[3].verified and jobs[3].quote.states_answer is True
+    found = jobs[4].quote
+    assert found is not None and found.verified and found.states_answer is False
+    assert not jobs[4].verified
+    prompt = remote.calls[-1].messages[-1].content
+    assert "answer: $9.9 billion -- 1 vote, 0 with a verified quote" in prompt
+    assert "(quote found in the text, but it does not state this answer)" in prompt
+    assert "acme-2023, p. 4 (quote not verified)" in result.citations
+
+
 async def test_an_answer_resting_only_on_unverified_quotes_says_so():
     def reply(messages):
         if "Total revenue was" in messages[-1].content.split("---")[0]:
