@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from minions import sandbox
 from minions.chunking import CHUNKERS, Chunk, chunk, describe_chunkers
-from minions.citations import check_quote
+from minions.citations import check_quote, states_answer
 from minions.errors import (
     AuthenticationError,
     BudgetExceeded,
@@ -591,7 +591,11 @@ class _Rounds:
                 record.output = completion.parsed
                 record.error = None
                 if not record.output.abstained:
-                    record.quote = check_quote(record.output.citation, m.chunk.text)
+                    check = check_quote(record.output.citation, m.chunk.text)
+                    if check.verified:  # a quote from the chunk that must state the answer
+                        stated = states_answer(record.output.answer, record.output.citation)
+                        check = check.model_copy(update={"states_answer": stated})
+                    record.quote = check
                 break
             record.error = completion.parse_error or "output cut off at local_max_tokens"
         self.run.events(
@@ -730,6 +734,15 @@ def _validate_manifests(value: object, chunks: list[Chunk]) -> list[Manifest]:
     return manifests
 
 
+def quote_mark(job: JobRecord) -> str:
+    """How a job's quote stands, as the remote is told."""
+    if job.verified:
+        return "quote verified"
+    if job.quote is not None and job.quote.verified:
+        return "quote found in the text, but it does not state this answer"
+    return "quote NOT found in the text"
+
+
 def _render_outputs(round_: Round) -> str:
     """The round's outputs for the remote, task by task: its distinct answers as votes
     (:func:`~minions.protocols.votes.tally`), verified first, with their pages, and the
@@ -764,7 +777,7 @@ def _render_outputs(round_: Round) -> str:
                     answer=vote.answer,
                     votes=f"{vote.votes} vote{'s' if vote.votes > 1 else ''}",
                     verified=vote.verified,
-                    mark="quote verified" if best.verified else "quote NOT found in the text",
+                    mark=quote_mark(best),
                     pages="; ".join(vote.pages),
                     citation=best.output.citation or "(none)",
                     explanation=best.output.explanation or "(none)",
