@@ -26,7 +26,7 @@ from pathlib import Path
 from minions.formatting import percent, usd
 from minions.profile import PlanPoint, Profile
 
-from .report import bootstrap_ci, paired_difference_ci, paired_outcomes
+from .report import bootstrap_ci, interval, paired_difference_ci, paired_outcomes
 from .tune import models_line
 
 AUTO = "auto"
@@ -36,14 +36,6 @@ def plan_arg(plan: PlanPoint) -> str:
     """``name=protocol:key=value,...``, as ``minions tune --plan`` reads it."""
     options = ",".join(f"{k}={v}" for k, v in plan.options.items())
     return f"{plan.name}={plan.protocol}" + (f":{options}" if options else "")
-
-
-def _interval(ci: tuple[float, float] | None, signed: bool = False) -> str:
-    if ci is None:
-        return "n/a"
-    if signed:
-        return f"{ci[0] * 100:+.1f} to {ci[1] * 100:+.1f} pts"
-    return f"{percent(ci[0])}-{percent(ci[1])}"
 
 
 def _paired(auto: PlanPoint, other: PlanPoint) -> tuple[list[bool], list[bool]]:
@@ -79,7 +71,7 @@ def _plan_table(plans: Sequence[PlanPoint], frontier: set[str] | None = None) ->
         name = f"**{p.name}**" if p.protocol == AUTO else p.name
         mark = f" {'yes' if p.name in frontier else ''} |" if frontier is not None else ""
         lines.append(
-            f"| {name} | {p.n} | {percent(p.accuracy)} ({_interval(ci)}) | {usd(p.usd)} |" + mark
+            f"| {name} | {p.n} | {percent(p.accuracy)} ({interval(ci)}) | {usd(p.usd)} |" + mark
         )
     return lines
 
@@ -117,7 +109,7 @@ def report(dev: Profile, test: Profile) -> str:
         ci = paired_difference_ci(mine, theirs)
         lines.append(
             f"| {p.name} | {usd(p.usd)} | {usd(auto.usd)} | {diff * 100:+.1f} pts "
-            f"({_interval(ci, signed=True)}; {len(mine)} questions) |"
+            f"({interval(ci, signed=True)}; {len(mine)} questions) |"
         )
     return "\n".join(lines) + "\n"
 

@@ -55,7 +55,7 @@ from minions.types import Usage
 from minions.values import parse_date
 
 from .extract_gold import GoldCell, read_gold
-from .report import bootstrap_ci, paired_difference_ci, paired_outcomes
+from .report import bootstrap_ci, interval, paired_difference_ci, paired_outcomes
 from .scoring import _close, gold_figure, normalize, score_numeric, stance
 
 __all__ = [
@@ -518,7 +518,6 @@ def same_cells_lines(report: ExtractReport) -> list[str]:
             if not a:
                 continue
             ci = paired_difference_ci(a, b)
-            interval = "" if ci is None else f" [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]"
             rows.append(
                 [
                     f"`{ext.run.name}`",
@@ -526,7 +525,7 @@ def same_cells_lines(report: ExtractReport) -> list[str]:
                     str(len(a)),
                     f"{percent(sum(a) / len(a))} ({sum(a)})",
                     f"{percent(sum(b) / len(b))} ({sum(b)})",
-                    f"{(sum(a) - sum(b)) / len(a) * 100:+.1f} pts{interval}",
+                    f"{(sum(a) - sum(b)) / len(a) * 100:+.1f} pts ({interval(ci, signed=True)})",
                     usd(_per_cell(ext)),
                     usd(_per_cell(batch)),
                 ]
@@ -539,7 +538,7 @@ def same_cells_lines(report: ExtractReport) -> list[str]:
         "same cells",
         "extract right",
         "batch right",
-        "extract - batch [95% CI]",
+        "extract - batch (95% CI)",
         "extract remote $/cell",
         "batch remote $/cell",
     ]

@@ -153,6 +153,16 @@ def paired_difference_ci(
     return _bootstrap_mean(diff, seed, resamples)
 
 
+def interval(ci: tuple[float, float] | None, *, signed: bool = False) -> str:
+    """A bootstrap interval as the reports write it: ``40.0%-60.0%``, or with ``signed``
+    (a difference) ``-5.0 to +15.0 pts``; ``n/a`` without one."""
+    if ci is None:
+        return "n/a"
+    if signed:
+        return f"{ci[0] * 100:+.1f} to {ci[1] * 100:+.1f} pts"
+    return f"{percent(ci[0])}-{percent(ci[1])}"
+
+
 def paired_outcomes(
     mine: Mapping[str, bool], theirs: Mapping[str, bool]
 ) -> tuple[list[bool], list[bool]]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from minions.formatting import percent, usd
 from minions.types import Result
 
-from .report import bootstrap_ci, paired_difference_ci, paired_outcomes
+from .report import bootstrap_ci, interval, paired_difference_ci, paired_outcomes
 from .runner import TRACES, EvalRow, read_rows
 
 RUNS = ("rounds-1", "rounds-2")
@@ -32,14 +32,6 @@ STEERED = "as the feedback asked"
 
 def _outcomes(rows: Sequence[EvalRow]) -> dict[str, bool]:
     return {r.example_id: bool(r.score.correct) for r in rows if r.score.correct is not None}
-
-
-def _interval(ci: tuple[float, float] | None, signed: bool = False) -> str:
-    if ci is None:
-        return "n/a"
-    if signed:
-        return f"[{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}] pts"
-    return f"[{percent(ci[0])}, {percent(ci[1])}]"
 
 
 def steering(traces: Sequence[Result]) -> dict[str, int]:
@@ -89,7 +81,7 @@ def report(out: Path) -> str:
         mean_usd = sum(priced) / len(priced) if priced else None
         accuracy = percent(sum(values) / len(values)) if values else "n/a"
         lines.append(
-            f"| {name} | {len(values)} | {accuracy} {_interval(bootstrap_ci(values))} "
+            f"| {name} | {len(values)} | {accuracy} ({interval(bootstrap_ci(values))}) "
             f"| {usd(mean_usd)} |"
         )
     two, one = paired_outcomes(outcomes["rounds-2"], outcomes["rounds-1"])
@@ -98,7 +90,7 @@ def report(out: Path) -> str:
         lines += [
             "",
             f"Two rounds - one, on the {len(two)} questions both decided: {diff * 100:+.1f} "
-            f"pts {_interval(paired_difference_ci(two, one), signed=True)}.",
+            f"pts ({interval(paired_difference_ci(two, one), signed=True)}).",
         ]
     counts = steering(_traces(out / "rounds-2"))
     share = percent(counts["on_named"] / counts["jobs"]) if counts["jobs"] else "n/a"

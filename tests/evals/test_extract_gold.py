@@ -332,7 +332,7 @@ def test_a_partial_batch_is_scored_on_what_it_asked_and_paired_on_the_same_cells
     cells = [c.strip() for c in line.strip("|").split("|")]
     # on the two shared cells: extract 2 right, batch 1; $0.03 over 3 cells, $0.004 over 2
     assert cells[2:8] == ["2", "100.0% (2)", "50.0% (1)", cells[5], "$0.0100", "$0.0020"]
-    assert cells[5].startswith("+50.0 pts [")
+    assert cells[5] == "+50.0 pts (+0.0 to +100.0 pts)"
 
 
 def test_the_synthesis_table_counts_what_the_functions_answered(tmp_path: Path) -> None:
