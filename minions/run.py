@@ -59,6 +59,9 @@ class Owner(typing.Protocol):
 
 logger = logging.getLogger(__name__)
 
+#: characters of a cut-off reply quoted back when it is re-asked
+CUT_SHOWN = 200
+
 #: "strict": sensitive values reach the remote as placeholders (:mod:`minions.shield`);
 #: "strict+names": the same, with the local model's name pass first (:mod:`minions.pii_names`)
 Privacy = Literal["off", "strict", "strict+names"]
@@ -345,8 +348,9 @@ class Run:
         **options: Any,
     ) -> SchemaT:
         """Ask for a reply matching ``schema``; a malformed reply is re-asked with the
-        parse error, up to ``attempts`` calls in all (each failure is noted in the
-        round). :class:`ProtocolError` when every try failed."""
+        parse error, and one cut off at the output limit with its start and a request
+        for less, up to ``attempts`` calls in all (each failure is noted in the round).
+        :class:`ProtocolError` when every try failed."""
         conversation = list(messages)
         for attempt in range(1, attempts + 1):
             completion = await self.call(
@@ -358,10 +362,14 @@ class Run:
             logger.info(note)
             if round is not None:
                 round.notes.append(note)
-            conversation += [
-                Message.assistant(completion.text),
-                Message.user(render("json_retry", error=completion.parse_error)),
-            ]
+            if completion.truncated:
+                # a reply cut off at the limit is often a loop, and shown whole it is
+                # written again: the re-ask quotes its start and asks for less
+                start = completion.text[:CUT_SHOWN] + " ..."
+                conversation = [*messages, Message.user(render("json_retry_cut", start=start))]
+            else:
+                retry = render("json_retry", error=completion.parse_error)
+                conversation += [Message.assistant(completion.text), Message.user(retry)]
         raise ProtocolError(
             f"the {role} model gave no usable {purpose} reply in {attempts} attempts "
             f"(last: {completion.parse_error}); try a stronger {role} model"

@@ -288,6 +288,22 @@ async def test_truncated_local_output_is_retried_then_counted():
     assert result.status == "answered"
 
 
+async def test_a_remote_reply_cut_off_at_the_limit_is_re_asked_shorter_without_the_loop():
+    loop = '{"decision": "final", "explanation": "' + "the same words " * 40
+    remote = remote_script(
+        code=[CODE_ALL_CHUNKS],
+        final=[ScriptedReply(loop, finish_reason="length"), {"answer": "$4.2 billion"}],
+    )
+    result, _ = await run_minions(remote, max_rounds=1)
+    assert result.status == "answered" and result.answer == "$4.2 billion"
+    first, again = remote.calls[-2].messages, remote.calls[-1].messages
+    assert again[: len(first)] == first  # the same request, the cut reply not replayed
+    (asked,) = again[len(first) :]
+    assert asked.role == "user" and "cut off at the output limit" in asked.content
+    assert loop[:200] in asked.content and loop[:300] not in asked.content
+    assert any("cut off" in n for n in result.rounds[0].notes)
+
+
 async def test_samples_run_at_temperature_and_are_all_kept():
     remote = remote_script(code=[CODE_ALL_CHUNKS], final={"answer": "$4.2 billion"})
     result, local = await run_minions(remote, max_rounds=1, num_samples_per_task=3)
