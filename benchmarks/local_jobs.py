@@ -43,6 +43,8 @@ import random
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +57,39 @@ OFFLINE = ROOT / "evals" / "results" / "offline"
 DEMO_ID = "financebench_id_03029"  # minions demo asks this one
 SEED = 0
 
-#: what each configuration changes from the protocol's defaults
+#: how the benchmark runs a job: one JSON-planned task on the job's chunk
+JOB_SETTINGS: dict[str, Any] = {
+    "plan": "json",
+    "max_rounds": 1,
+    "num_tasks_per_round": 1,
+    "chunking": "pages",
+    "chunk_size": 1,
+}
+
+#: what each configuration changes from the protocol's defaults (a chunking of its own
+#: splits the job's chunk, and retrieval picks the parts the local model reads)
 CONFIGS: dict[str, dict[str, Any]] = {
     "base": {},
     "samples3": {"num_samples_per_task": 3},
+    # the quote is the line that states the answer (table rows are lines, not
+    # sentences), and the job says most chunks do not hold it
+    "line_quote": {
+        "prompts": {
+            "minions_job_system": (
+                "You read one part of a document and do one task about it, using only "
+                "that text. Reply with JSON only. Most parts of a document do not hold "
+                'the answer: unless a line of the text states it, set "citation" and '
+                '"answer" to null.'
+            ),
+            "minions_job": (
+                "Document: $doc ($pages)\n\n$text\n\n---\nTask: $task\n$terms$advice\n"
+                'Reply with JSON only: {"citation": "<the line of the text above that '
+                'states the answer, copied exactly, or null>", "explanation": "<how that '
+                'line answers the task>", "answer": "<the answer as that line states it, '
+                'or null if no line states it>"}'
+            ),
+        }
+    },
 }
 
 
@@ -192,6 +223,28 @@ def medical_jobs(count: int) -> list[Job]:
     return [job for key in keys[:count] for job in by_question[key]]
 
 
+@contextmanager
+def prompts(texts: dict[str, str]) -> Iterator[None]:
+    """MinionS with the templates named in ``texts`` replaced by them (a wording the
+    benchmark compares before it becomes the protocol's own template)."""
+    from string import Template
+
+    import minions.protocols.minions as protocol
+
+    render = protocol.render
+
+    def replaced(name: str, /, **values: object) -> str:
+        if name not in texts:
+            return render(name, **values)
+        return Template(texts[name]).substitute({k: str(v) for k, v in values.items()}).strip()
+
+    protocol.render = replaced
+    try:
+        yield
+    finally:
+        protocol.render = render
+
+
 def run_job(job: Job, local: Any, config: dict[str, Any]) -> dict[str, Any]:
     """The job through MinionS: one chunk, a scripted plan that is the task."""
     import minions
@@ -207,23 +260,20 @@ def run_job(job: Job, local: Any, config: dict[str, Any]) -> dict[str, Any]:
         ],
     )
     document = Document.from_pages([job.text], name=job.doc)
-    started = time.perf_counter()
-    result = minions.ask(
-        job.task,
-        document,
-        protocol="minions",
-        local=local,
-        remote=remote,
-        price_as="openai:gpt-4o",
-        cache=False,
-        plan="json",
-        max_rounds=1,
-        num_tasks_per_round=1,
-        chunking="pages",
-        chunk_size=1,
-        **config,
-    )
-    seconds = time.perf_counter() - started
+    settings = {**JOB_SETTINGS, **config}
+    with prompts(settings.pop("prompts", {})):
+        started = time.perf_counter()
+        result = minions.ask(
+            job.task,
+            document,
+            protocol="minions",
+            local=local,
+            remote=remote,
+            price_as="openai:gpt-4o",
+            cache=False,
+            **settings,
+        )
+        seconds = time.perf_counter() - started
     votes = tally(result.jobs)
     answer = votes[0].answer if votes else None
     usage = result.usage["local"]

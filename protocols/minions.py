@@ -136,6 +136,13 @@ class MinionsConfig(ProtocolConfig):
         return Limits(max_remote_usd=self.max_remote_usd)
 
 
+#: the longest JSON plan reply: a task with its advice and keywords takes well under
+#: 200 tokens, and a weak remote that runs on (the offline stand-in wrote 1,024 tokens
+#: of a one-task plan in two minutes) is cut off, and re-asked, sooner
+PLAN_TOKENS = 128
+PLAN_TOKENS_PER_TASK = 192
+
+
 class PlannedTask(BaseModel):
     task: str = Field(min_length=1)
     advice: str = ""
@@ -433,7 +440,10 @@ class _Rounds:
             purpose="plan",
             round=round_,
             attempts=self.config.max_json_attempts,
-            max_tokens=self.config.remote_max_tokens,
+            max_tokens=min(
+                self.config.remote_max_tokens,
+                PLAN_TOKENS + PLAN_TOKENS_PER_TASK * self.config.num_tasks_per_round,
+            ),
         )
         focused = self.focused(round_)
         return [

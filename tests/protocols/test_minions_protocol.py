@@ -200,6 +200,19 @@ async def test_json_plan_runs_every_task_on_every_chunk():
     assert "Advice: income statement" in prompt
 
 
+@pytest.mark.parametrize(("tasks", "limit"), [(1, 320), (3, 704), (20, 1024)])
+async def test_a_json_plan_reply_may_be_only_as_long_as_its_tasks_need(tasks, limit):
+    """A one-task plan may not run on for the whole remote_max_tokens (the offline
+    stand-in once wrote 1,024 tokens of one); the limit grows with the tasks asked."""
+    remote = remote_script(
+        plan={"tasks": [{"task": "What was total revenue?"}]}, final={"answer": "4.2"}
+    )
+    await run_minions(remote, plan="json", max_rounds=1, num_tasks_per_round=tasks)
+    plan_call, final_call = remote.calls
+    assert plan_call.options["max_tokens"] == limit
+    assert final_call.options["max_tokens"] == 1024  # remote_max_tokens
+
+
 @pytest.mark.parametrize("plan", ["json", "code"])
 async def test_a_job_keeps_the_options_date_and_unit_its_task_left_out(plan):
     """The remote's task dropped what the question constrains; every job still states
