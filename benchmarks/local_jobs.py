@@ -66,30 +66,22 @@ JOB_SETTINGS: dict[str, Any] = {
     "chunk_size": 1,
 }
 
+#: the job's wording before 2026-12-03: the quote is "the sentence" that answers, and
+#: nothing says most chunks do not hold the answer (rows measured then as "base" and
+#: "samples3" are in jobs.jsonl under the names below; today's "base" rows ran the new
+#: wording as the configuration "line_quote" before it became the default)
+SENTENCE_QUOTE: dict[str, str] = {
+    path.stem: path.read_text(encoding="utf-8")
+    for path in sorted((ROOT / "benchmarks" / "prompts" / "sentence_quote").glob("*.txt"))
+}
+
 #: what each configuration changes from the protocol's defaults (a chunking of its own
 #: splits the job's chunk, and retrieval picks the parts the local model reads)
 CONFIGS: dict[str, dict[str, Any]] = {
     "base": {},
     "samples3": {"num_samples_per_task": 3},
-    # the quote is the line that states the answer (table rows are lines, not
-    # sentences), and the job says most chunks do not hold it
-    "line_quote": {
-        "prompts": {
-            "minions_job_system": (
-                "You read one part of a document and do one task about it, using only "
-                "that text. Reply with JSON only. Most parts of a document do not hold "
-                'the answer: unless a line of the text states it, set "citation" and '
-                '"answer" to null.'
-            ),
-            "minions_job": (
-                "Document: $doc ($pages)\n\n$text\n\n---\nTask: $task\n$terms$advice\n"
-                'Reply with JSON only: {"citation": "<the line of the text above that '
-                'states the answer, copied exactly, or null>", "explanation": "<how that '
-                'line answers the task>", "answer": "<the answer as that line states it, '
-                'or null if no line states it>"}'
-            ),
-        }
-    },
+    "sentence_quote": {"prompts": SENTENCE_QUOTE},
+    "samples3_sentence": {"num_samples_per_task": 3, "prompts": SENTENCE_QUOTE},
 }
 
 
