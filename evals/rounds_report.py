@@ -2,9 +2,10 @@
 
     python -m minions.evals.rounds_report OUT
 
-``OUT`` holds two eval run folders of the same questions, ``rounds-1`` (MinionS with
-``max_rounds=1``) and ``rounds-2`` (``max_rounds=2``), the second with ``--traces``
-(``evals/run_rounds.sh`` makes both). Written to ``OUT/report.md`` and printed:
+``OUT`` holds the eval runs of the same questions, under ``rounds-1`` (MinionS with
+``max_rounds=1``) and ``rounds-2`` (``max_rounds=2``, with ``--traces``): each an eval
+run folder or a folder of them (``evals/run_rounds.sh`` makes one a question, so a
+partial run is paired). Written to ``OUT/report.md`` and printed:
 
 - each run's accuracy with its bootstrap interval and mean remote $ a question, and
   the paired difference (2 rounds - 1) on the questions both decided;
@@ -23,7 +24,7 @@ from minions.formatting import percent, usd
 from minions.types import Result
 
 from .report import bootstrap_ci, interval, paired_difference_ci, paired_outcomes
-from .runner import TRACES, EvalRow, read_rows
+from .runner import RESULTS, TRACES, EvalRow, read_rows
 
 RUNS = ("rounds-1", "rounds-2")
 #: the note MinionS adds to a round that read the pages the feedback named
@@ -61,13 +62,24 @@ def _named_pages(notes: Sequence[str]) -> set[int]:
     return set()
 
 
+def _runs(folder: Path) -> list[Path]:
+    """The eval run folders at ``folder``: itself, or those one level below."""
+    if (folder / RESULTS).exists():
+        return [folder]
+    return sorted(p for p in folder.glob("*") if (p / RESULTS).exists())
+
+
+def _rows(folder: Path) -> list[EvalRow]:
+    return [row for run in _runs(folder) for row in read_rows(run)]
+
+
 def _traces(folder: Path) -> list[Result]:
-    found = sorted((folder / TRACES).glob("*/*.json"))
+    found = sorted(p for run in _runs(folder) for p in (run / TRACES).glob("*/*.json"))
     return [Result.model_validate_json(p.read_text(encoding="utf-8")) for p in found]
 
 
 def report(out: Path) -> str:
-    rows = {name: read_rows(out / name) for name in RUNS}
+    rows = {name: _rows(out / name) for name in RUNS}
     outcomes = {name: _outcomes(found) for name, found in rows.items()}
     lines = [
         "# MinionS: two rounds against one",

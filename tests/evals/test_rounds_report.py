@@ -50,3 +50,20 @@ def test_the_report_pairs_the_runs_and_counts_the_steered_second_rounds(tmp_path
     assert "on the 4 questions both decided: +0.0 pts" in text
     assert "4 saved runs, 3 went to a second round; in 2 of those" in text
     assert "3 of their 4 second-round jobs (75.0%)" in text
+
+
+def test_a_folder_of_run_folders_a_question_reads_as_one_run(tmp_path: Path) -> None:
+    """evals/run_rounds.sh writes a run folder a question, so a partial run is paired."""
+    for index, (one, two) in enumerate([(False, True), (True, True), (False, False)]):
+        _folder(tmp_path / "rounds-1", f"q{index}", [one])
+        _folder(tmp_path / "rounds-2", f"q{index}", [two], [_result(3, steered="3")])
+    # the rows' example ids repeat across folders (each folder's first row is ex0):
+    # give each its own so the pairing has three questions
+    for name in rounds_report.RUNS:
+        for index in range(3):
+            path = tmp_path / name / f"q{index}" / RESULTS
+            path.write_text(path.read_text().replace('"ex0"', f'"q{index}"'))
+    text = rounds_report.report(tmp_path)
+    assert "| rounds-1 | 3 | 33.3%" in text and "| rounds-2 | 3 | 66.7%" in text
+    assert "on the 3 questions both decided: +33.3 pts" in text
+    assert "3 saved runs, 3 went to a second round; in 3 of those" in text
