@@ -101,7 +101,8 @@ def report(out: Path) -> str:
         diff = (sum(two) - sum(one)) / len(two)
         lines += [
             "",
-            f"Two rounds - one, on the {len(two)} questions both decided: {diff * 100:+.1f} "
+            f"Two rounds - one, on the {len(two)} question{'s' * (len(two) != 1)} both "
+            f"decided: {diff * 100:+.1f} "
             f"pts ({interval(paired_difference_ci(two, one), signed=True)}).",
         ]
     counts = steering(_traces(out / "rounds-2"))

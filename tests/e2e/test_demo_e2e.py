@@ -20,13 +20,40 @@ pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
 
 
-def test_minions_demo_answers_with_real_models():
-    example = json.loads((EXAMPLES / "questions.json").read_text())[0]
-    out = CliRunner().invoke(app, ["demo"], terminal_width=160)
+@pytest.fixture(scope="module")
+def demo_output() -> str:
+    """``minions demo`` once, with the response cache off, as a user runs it."""
+    out = CliRunner().invoke(app, ["demo", "--no-cache"], terminal_width=160)
     log.warning("minions demo output:\n%s", out.output)
     assert out.exit_code == 0, out.output
-    assert "expected answer" in out.output and example["answer"] in out.output
-    assert re.search(r"remote-only\s+\$\d", out.output), out.output
+    return out.output
+
+
+def _answer(output: str) -> str:
+    """The text of the demo's answer panel."""
+    panel = output.split("answer · minions", 1)[1].split("╰", 1)[0]
+    lines = [line.strip().strip("│").strip() for line in panel.splitlines()[1:]]
+    return " ".join(line for line in lines if line)
+
+
+def test_minions_demo_answers_with_real_models(demo_output):
+    example = json.loads((EXAMPLES / "questions.json").read_text())[0]
+    assert "expected answer" in demo_output and example["answer"] in demo_output
+    assert re.search(r"remote-only\s+\$\d", demo_output), demo_output
+    assert _answer(demo_output)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the offline pair answers the demo wrongly (the 0.5B misreads the cash-flow "
+    "line it is given; README, 'The demo'); strict, so a right answer fails this mark",
+)
+def test_the_demo_answer_is_right_by_the_eval_scorer(demo_output):
+    from minions.evals.scoring import score_finance
+
+    example = json.loads((EXAMPLES / "questions.json").read_text())[0]
+    score = score_finance(_answer(demo_output), example["answer"], example["question"])
+    assert score.correct, f"{_answer(demo_output)!r}: {score.detail}"
 
 
 async def test_minions_ask_meters_both_models_and_saves_against_remote_only():
