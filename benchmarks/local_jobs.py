@@ -5,7 +5,8 @@
     python benchmarks/local_jobs.py --print-ids medical --medical 10   # the dev ids
 
 Jobs come from a **dev split** of the shared data that leaves out the 20 FinanceBench
-and 20 medical questions of the committed offline run (evals/results/offline) and the
+and 20 medical questions of the committed offline run (evals/results/offline-2026-11-30,
+the run before this benchmark's defaults; its rerun asks the same questions) and the
 demo question (3M's FY2018 capex), so defaults chosen here are measured elsewhere:
 
 - FinanceBench: questions whose gold is one figure (scored by value, no judge), with
@@ -53,7 +54,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SHARED = ROOT.parent / "shared" / "data"
-OFFLINE = ROOT / "evals" / "results" / "offline"
+#: the offline run the dev split leaves out: the run of 2026-11-30, whose questions the rerun
+#: in evals/results/offline asks again (a partial rerun must not change the split)
+OFFLINE = ROOT / "evals" / "results" / "offline-2026-11-30"
 DEMO_ID = "financebench_id_03029"  # minions demo asks this one
 SEED = 0
 
