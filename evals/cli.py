@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE, default_remote
+from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE, choose_remote
 from minions.cli_help import Typer, examples
 from minions.cli_options import (
     MaxRemoteCallsOption,
@@ -286,12 +286,11 @@ def run(
         _stderr().print(f"Try '{ctx.command_path} --help' for help.", highlight=False)
         _fail(f"{missing} required to run an eval (or `{ctx.command_path} report DIR`)", code=2)
     protocol_names = _split([protocols])
-    remote_spec = remote or default_remote()
-    if remote is None and remote_spec == OFFLINE_REMOTE and price_as is None:
-        price_as = OFFLINE_PRICE_AS
+    remote_spec, price_as, stand_in = choose_remote(remote or None, price_as)
+    if stand_in:
         _stderr().print(
             f"[yellow]note:[/] the remote is the offline stand-in {OFFLINE_REMOTE}, priced as "
-            f"{OFFLINE_PRICE_AS}; pass --remote for a real remote model."
+            f"{price_as}; pass --remote for a real remote model."
         )
     elif price_as is None and runs_locally(remote_spec):
         _stderr().print(

@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 import typer
 from pydantic import BaseModel, ConfigDict, Field
 
-from minions.api import DEFAULT_LOCAL, OFFLINE_PRICE_AS, OFFLINE_REMOTE, default_remote
+from minions.api import DEFAULT_LOCAL, choose_remote
 from minions.cli_help import examples
 from minions.cli_options import (
     LocalOption,
@@ -189,10 +189,7 @@ async def tune_async(
     names = [p.name for p in plans]
     if len(set(names)) != len(names):
         raise ConfigurationError(f"plan names must be distinct: {', '.join(names)}")
-    if remote is None:
-        remote = default_remote()
-        if remote == OFFLINE_REMOTE and price_as is None:
-            price_as = OFFLINE_PRICE_AS
+    remote, price_as, _ = choose_remote(remote, price_as)
     local_client = local if isinstance(local, Client) else get_client(local, cache=cache)
     remote_client = remote if isinstance(remote, Client) else get_client(remote, cache=cache)
     chosen = select_ids(get_dataset(dataset, data).catalog())

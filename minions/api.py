@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from minions.asyncio_bridge import run_sync
 from minions.clients import CacheArg, Client, capabilities_of, get_client
@@ -28,6 +28,7 @@ OFFLINE_PRICE_AS = "openai:gpt-4o"
 KEYED_REMOTES = ("openai:gpt-4o-mini", "anthropic:claude-haiku-4-5")
 
 DocumentsArg = str | Path | Document | Sequence[str | Path | Document]
+RemoteT = TypeVar("RemoteT")
 
 
 def default_remote() -> str:
@@ -38,6 +39,25 @@ def default_remote() -> str:
         if capabilities_of(spec).key_from_env():
             return spec
     return OFFLINE_REMOTE
+
+
+@overload
+def choose_remote(remote: None, price_as: str | None) -> tuple[str, str | None, bool]: ...
+@overload
+def choose_remote(remote: RemoteT, price_as: str | None) -> tuple[RemoteT, str | None, bool]: ...
+def choose_remote(
+    remote: RemoteT | None, price_as: str | None
+) -> tuple[RemoteT | str, str | None, bool]:
+    """The remote a run uses and what its usage is priced as, and whether it is the
+    offline stand-in: with no ``remote`` given, :func:`default_remote`; when that is
+    :data:`OFFLINE_REMOTE`, its usage is priced as :data:`OFFLINE_PRICE_AS` unless
+    ``price_as`` says otherwise (the caller says so: :func:`stand_in_note`)."""
+    if remote is not None:
+        return remote, price_as, False
+    chosen = default_remote()
+    if chosen != OFFLINE_REMOTE:
+        return chosen, price_as, False
+    return chosen, price_as or OFFLINE_PRICE_AS, True
 
 
 def stand_in_note() -> str:
@@ -93,10 +113,7 @@ async def ask_async(
 
     strategy = get_protocol(protocol)(**config)
     docs = as_documents(documents)
-    remote_spec = remote if remote is not None else default_remote()
-    stand_in = remote is None and remote_spec == OFFLINE_REMOTE
-    if stand_in:
-        price_as = price_as or OFFLINE_PRICE_AS
+    remote_spec, price_as, stand_in = choose_remote(remote, price_as)
     result = await strategy.run(
         task,
         docs,

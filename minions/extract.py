@@ -51,9 +51,7 @@ from minions import rowstore
 from minions._callable import callable_module
 from minions.api import (
     DEFAULT_LOCAL,
-    OFFLINE_PRICE_AS,
-    OFFLINE_REMOTE,
-    default_remote,
+    choose_remote,
     stand_in_note,
 )
 from minions.asyncio_bridge import run_sync
@@ -736,11 +734,9 @@ async def extract_async(
     out = Path(out)
     specs = as_fields(fields)
     local = local if local is not None else DEFAULT_LOCAL
-    if remote is None:
-        remote = default_remote()
-        if remote == OFFLINE_REMOTE and price_as is None:
-            logger.warning(stand_in_note())
-            price_as = OFFLINE_PRICE_AS
+    remote, price_as, stand_in = choose_remote(remote, price_as)
+    if stand_in:
+        logger.warning(stand_in_note())
     selection = PageSelection.parse(pages) if pages else None
     settings = ExtractSettings(
         fields=specs,

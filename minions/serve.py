@@ -75,9 +75,7 @@ from starlette.routing import Route
 
 from minions.api import (
     DEFAULT_LOCAL,
-    OFFLINE_PRICE_AS,
-    OFFLINE_REMOTE,
-    default_remote,
+    choose_remote,
     stand_in_note,
 )
 from minions.clients import CacheArg, Client, get_client
@@ -786,12 +784,11 @@ def create_app(
     more may wait. ``limits`` bound every run; a request's own can only tighten them.
     ``api_key`` makes every ``/v1`` request show it as its bearer token.
     """
-    stand_in = remote is None and default_remote() == OFFLINE_REMOTE
+    remote_choice, price_as, stand_in = choose_remote(remote, price_as)
     if stand_in:
         logger.warning(stand_in_note())
-        price_as = price_as or OFFLINE_PRICE_AS
     local_client = get_client(local or DEFAULT_LOCAL, cache=cache)
-    remote_client = get_client(remote if remote is not None else default_remote(), cache=cache)
+    remote_client = get_client(remote_choice, cache=cache)
     root = None
     if documents_root is not None:
         root = Path(documents_root).expanduser().resolve()

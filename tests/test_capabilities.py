@@ -8,7 +8,14 @@ import pytest
 from pydantic import BaseModel
 
 import minions.clients.llamacpp
-from minions.api import KEYED_REMOTES, OFFLINE_REMOTE, default_remote, stand_in_note
+from minions.api import (
+    KEYED_REMOTES,
+    OFFLINE_PRICE_AS,
+    OFFLINE_REMOTE,
+    choose_remote,
+    default_remote,
+    stand_in_note,
+)
 from minions.clients import (
     Capabilities,
     LimitedClient,
@@ -107,6 +114,17 @@ def test_the_default_remote_is_the_first_with_a_key(
     for name in keys:
         no_keys.setenv(name, "sk-test")
     assert default_remote() == expected
+
+
+def test_only_the_stand_in_chosen_by_default_is_priced_as_a_cloud_model(
+    no_keys: pytest.MonkeyPatch,
+):
+    assert choose_remote(None, None) == (OFFLINE_REMOTE, OFFLINE_PRICE_AS, True)
+    assert choose_remote(None, "anthropic:x") == (OFFLINE_REMOTE, "anthropic:x", True)
+    # named by the caller, the same pack is what the caller asked for: priced as told
+    assert choose_remote(OFFLINE_REMOTE, None) == (OFFLINE_REMOTE, None, False)
+    no_keys.setenv("OPENAI_API_KEY", "sk-test")
+    assert choose_remote(None, None) == (KEYED_REMOTES[0], None, False)
 
 
 def test_the_default_remote_reads_the_key_variable_from_the_class(no_keys: pytest.MonkeyPatch):
