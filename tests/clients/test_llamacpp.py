@@ -301,6 +301,16 @@ def test_common_options_are_passed_and_max_tokens_defaults() -> None:
     assert first["max_tokens"] == 300 and second["max_tokens"] == 50
 
 
+def test_a_call_without_a_seed_samples_with_the_default_seed() -> None:
+    """Not llama-cpp-python's own, which follows from the calls before it."""
+    from minions.clients.llamacpp import DEFAULT_SEED
+
+    client().chat_sync(QUESTION, temperature=0.7)
+    client().chat_sync(QUESTION, temperature=0.7, seed=None)
+    client().chat_sync(QUESTION, temperature=0.7, seed=3)
+    assert [c["seed"] for c in FakeLlama.instances[0].calls] == [DEFAULT_SEED, DEFAULT_SEED, 3]
+
+
 def test_an_unknown_option_is_an_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigurationError, match=r"unknown option\(s\) num_ctx.*temperature"):
         client().chat_sync(QUESTION, num_ctx=4096)

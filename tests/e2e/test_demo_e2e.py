@@ -45,8 +45,9 @@ def test_minions_demo_answers_with_real_models(demo_output):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the offline pair answers the demo wrongly (the 0.5B misreads the cash-flow "
-    "line it is given; README, 'The demo'); strict, so a right answer fails this mark",
+    reason="the offline pair answers the demo wrongly ($380 here, the same on every run "
+    "since replies stopped depending on the caches; README, 'The demo's answer'); strict, "
+    "so a right answer fails this mark",
 )
 def test_the_demo_answer_is_right_by_the_eval_scorer(demo_output):
     from minions.evals.scoring import score_finance
