@@ -66,6 +66,11 @@ class Capabilities(BaseModel):
         default=1, ge=1, description="requests worth sending at once"
     )
     local: bool = Field(default=False, description="runs on the user's machine and costs $0")
+    seeded_by_default: bool = Field(
+        default=False,
+        description="a call that names no seed is sampled with a fixed one: the same "
+        "request always gets the same reply, so the response cache may keep it",
+    )
     key_env: str | None = Field(
         default=None, description="environment variable the API key is read from, if any"
     )

@@ -5,8 +5,10 @@ before from disk, for any provider.
     minions.ask(question, docs)                              # on: minions.ask, minions ask
     minions.ask(question, docs, cache=False)                 # off (--no-cache)
 
-* **Only deterministic calls**: temperature 0, or a fixed seed. Any other call goes
-  to the provider every time (a provider's default temperature is not 0).
+* **Only deterministic calls**: temperature 0, or a fixed seed, or any call to a client
+  whose capabilities say it samples with a fixed seed when none is named (``llamacpp:``).
+  Any other call goes to the provider every time (a provider's default temperature is
+  not 0).
 * **Key**: the client's :attr:`~minions.clients.Client.identity` (provider, model and
   where it is served), the messages, the schema's JSON schema and every option, hashed
   (sha256). A call whose options are not JSON is not cached.
@@ -63,10 +65,12 @@ FILE_NAME = "responses.sqlite"
 KEY_VERSION = 1
 
 
-def is_deterministic(options: Mapping[str, Any]) -> bool:
+def is_deterministic(options: Mapping[str, Any], *, seeded_by_default: bool = False) -> bool:
     """Whether a call with ``options`` always gets the same reply: temperature 0, or a
-    fixed seed. No temperature means the provider's default, which is not 0."""
-    if options.get("seed") is not None:
+    fixed seed, or a client that samples with a fixed seed when none is named
+    (:attr:`Capabilities.seeded_by_default`). No temperature means the provider's
+    default, which is not 0."""
+    if options.get("seed") is not None or seeded_by_default:
         return True
     try:
         return float(options["temperature"]) == 0.0
@@ -220,7 +224,7 @@ class CachedClient(WrapperClient):
     ) -> Completion[SchemaT]:
         messages = as_messages(messages)
         key = None
-        if is_deterministic(options):
+        if is_deterministic(options, seeded_by_default=self.capabilities.seeded_by_default):
             key = self.cache.key(self.identity, messages, schema, options)
         if key is None:
             return await self.wrapped.chat(messages, schema=schema, **options)

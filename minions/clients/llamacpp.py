@@ -385,6 +385,7 @@ class LlamaCppClient(Client):
     defaults: ClassVar[Capabilities] = Capabilities(
         local=True,
         max_parallel_requests=1,
+        seeded_by_default=True,  # DEFAULT_SEED, and prompts read in aligned batches
         examples=("llamacpp:PACK (see `minions models list`)", "llamacpp:/path/to/model.gguf"),
     )
 

@@ -87,10 +87,26 @@ def test_a_fixed_seed_makes_a_sampled_call_deterministic_and_the_seed_is_in_the_
     assert provider_calls(inner) == 2
 
 
+def test_a_client_seeded_by_default_has_its_default_temperature_calls_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, inner = counting()
+    client.chat_sync(QUESTION)
+    client.chat_sync(QUESTION)
+    assert provider_calls(inner) == 2  # a provider's default temperature samples
+
+    seeded = inner.capabilities.derive(seeded_by_default=True)
+    monkeypatch.setattr(inner, "capabilities", seeded)
+    client.chat_sync(QUESTION)
+    assert client.chat_sync(QUESTION).usage.cache_hits == 1
+    assert provider_calls(inner) == 3
+
+
 def test_is_deterministic() -> None:
     assert is_deterministic({"temperature": 0}) and is_deterministic({"temperature": 0.0})
     assert is_deterministic({"seed": 0}) and is_deterministic({"temperature": 2, "seed": 7})
     assert not is_deterministic({}) and not is_deterministic({"temperature": 0.01})
+    assert is_deterministic({"temperature": 0.7}, seeded_by_default=True)
 
 
 @pytest.mark.parametrize(

@@ -309,6 +309,7 @@ def test_a_call_without_a_seed_samples_with_the_default_seed() -> None:
     client().chat_sync(QUESTION, temperature=0.7, seed=None)
     client().chat_sync(QUESTION, temperature=0.7, seed=3)
     assert [c["seed"] for c in FakeLlama.instances[0].calls] == [DEFAULT_SEED, DEFAULT_SEED, 3]
+    assert client().capabilities.seeded_by_default  # so the response cache keeps them
 
 
 def test_an_unknown_option_is_an_error_listing_the_known_ones() -> None:
