@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field
+from rich.table import Table
 
 from minions.api import DEFAULT_LOCAL, choose_remote
 from minions.cli_help import examples
@@ -44,6 +45,7 @@ from minions.cli_options import (
 )
 from minions.clients import Client, get_client
 from minions.console import fail
+from minions.console import table as console_table
 from minions.errors import ConfigurationError, MinionsError
 from minions.formatting import percent, usd
 from minions.pricing import price
@@ -230,22 +232,35 @@ async def tune_async(
 
 
 def frontier_table(profile: Profile) -> list[list[str]]:
-    """Header and rows: every plan, the frontier marked, cheapest first."""
-    rows = [["plan", "protocol", "options", "n", "accuracy", "remote $/q (uncached)", "frontier"]]
+    """Header and rows: every plan, the frontier marked, cheapest first; the last column
+    is what the plan runs, so a narrow terminal wraps only that one."""
+    rows = [["plan", "n", "accuracy", "remote $/q", "frontier", "runs"]]
     for p in sorted(profile.plans, key=lambda p: (p.usd, -p.accuracy)):
-        options = ", ".join(f"{k}={v}" for k, v in p.options.items()) or "-"
+        options = ", ".join(f"{k}={v}" for k, v in p.options.items())
         rows.append(
             [
                 p.name,
-                p.protocol,
-                options,
                 str(p.n),
                 percent(p.accuracy),
                 usd(p.usd),
                 "yes" if p.frontier else "",
+                f"{p.protocol} ({options})" if options else p.protocol,
             ]
         )
     return rows
+
+
+def frontier_console_table(profile: Profile, title: str) -> Table:
+    """The frontier for a terminal: only what a plan runs wraps; names and figures stay
+    whole, so two plans never print alike in 80 columns."""
+    rows = frontier_table(profile)
+    table = console_table(f"{title}; remote $ uncached")
+    for header in rows[0]:
+        wraps = header == "runs"
+        table.add_column(header, no_wrap=not wraps, ratio=1 if wraps else None, overflow="fold")
+    for row in rows[1:]:
+        table.add_row(*row)
+    return table
 
 
 def models_line(profile: Profile) -> str:
@@ -348,7 +363,6 @@ def tune_command(
     """Evaluate a few plans on labelled questions; print the cost-accuracy frontier and
     save the profile the `auto` protocol cascades over."""
     from rich.console import Console
-    from rich.table import Table
 
     stderr = Console(stderr=True)
     try:
@@ -381,14 +395,8 @@ def tune_command(
         raise typer.Exit(130) from None
     except MinionsError as exc:
         fail(str(exc))
-    rows = frontier_table(result.profile)
-    table = Table(title=f"plans on {dataset} ({split})")
-    for header in rows[0]:
-        table.add_column(header)
-    for row in rows[1:]:
-        table.add_row(*row)
     console = Console()
-    console.print(table)
+    console.print(frontier_console_table(result.profile, f"plans on {dataset} ({split})"))
     console.print(f"profile: {result.profile_path}\nreport: {result.report}", highlight=False)
 
 

@@ -141,3 +141,34 @@ async def test_a_strict_tune_runs_every_plan_behind_the_shield(tmp_path: Path):
     assert read_run_info(tmp_path / "tune" / "remote_only").settings.privacy == "strict"
     sent = "\n".join(m.content for c in remote.wrapped.calls for m in c.messages)
     assert "Lovelace" not in sent and "[PERSON_1]" in sent
+
+
+def test_the_printed_frontier_keeps_plan_names_whole_in_80_columns():
+    from rich.console import Console
+
+    from minions.evals.tune import frontier_console_table
+    from minions.profile import PlanPoint
+
+    options = {"plan": "json", "max_rounds": 1, "num_tasks_per_round": 2}
+    profile = Profile(
+        dataset="d",
+        local="l",
+        remote="r",
+        plans=[
+            PlanPoint(name="minions-json", protocol="minions", options=options, n=10, accuracy=0.3),
+            PlanPoint(
+                name="minions-json-x3",
+                protocol="minions",
+                options={**options, "num_samples_per_task": 3},
+                n=10,
+                accuracy=0.4,
+                usd=0.0068,
+                frontier=True,
+            ),
+        ],
+    )
+    console = Console(width=80, record=True)
+    console.print(frontier_console_table(profile, "plans on d (dev)"))
+    text = console.export_text()
+    assert "minions-json " in text and "minions-json-x3" in text and "…" not in text
+    assert "$0.0068" in text and "num_samples_per_task=3" in text.replace("\n", "").replace(" ", "")
