@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from minions.errors import MinionsError
 from minions.formatting import percent, usd
 from minions.profile import PlanPoint, Profile
 
@@ -115,6 +116,14 @@ def report(dev: Profile, test: Profile) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
+    try:
+        return _main(argv)
+    except MinionsError as exc:  # a missing or unreadable profile: say so, in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str]) -> int:
     if len(argv) == 2 and argv[0] == "--plans":
         for plan in Profile.load(Path(argv[1])).frontier():
             print(plan_arg(plan))

@@ -77,3 +77,9 @@ async def test_tune_measures_auto_on_test_after_the_dev_frontier(tmp_path: Path)
         o.id for p in Profile.load(tmp_path / "test-profile.json").plans for o in p.outcomes
     }
     assert dev_ids and test_ids and not dev_ids & test_ids
+
+
+def test_the_report_says_which_profile_is_missing_without_a_traceback(tmp_path: Path, capsys):
+    assert main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "profile.json" in err and "Traceback" not in err
