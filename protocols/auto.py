@@ -36,7 +36,7 @@ from minions.profile import (
 )
 from minions.protocol import BASIC, Lesson, Protocol, ProtocolConfig, get_protocol
 from minions.run import Run
-from minions.types import Result
+from minions.types import Result, Round
 
 from .confidence import signals
 from .votes import answer_key
@@ -111,6 +111,21 @@ class StageTrace:
     kept: bool
 
 
+async def _alone(run: Run, protocol: Protocol[Any]) -> list[Round]:
+    """Run one stage as its plan ran when it was measured: it sees only its own rounds,
+    numbered from 1, so its prompts (and its cache keys) are the plan's own. Its rounds
+    then join the run's, numbered on."""
+    earlier, run.rounds = run.rounds, []
+    try:
+        await protocol.answer(run)
+    finally:
+        mine, run.rounds = run.rounds, earlier
+        for round_ in mine:
+            round_.index += len(earlier)
+        run.rounds.extend(mine)
+    return mine
+
+
 class Auto(Protocol[AutoConfig]):
     name = "auto"
     summary = "a cascade over the tuned plans: cheapest first, escalating when unsure"
@@ -149,10 +164,9 @@ class Auto(Protocol[AutoConfig]):
             f"threshold {cascade.threshold:.2f}; {source}"
         )
         for index, stage in enumerate(cascade.stages):
-            before = len(run.rounds)
             run.answer, run.citations = None, []
-            await get_protocol(stage.protocol)(**stage.options).answer(run)
-            found = signals(run.rounds[before:], run.answer)
+            mine = await _alone(run, get_protocol(stage.protocol)(**stage.options))
+            found = signals(mine, run.answer)
             keep, p = cascade.keeps(index, found.model_dump())
             self.trace.append(
                 StageTrace(index, stage.name, run.answer, found.model_dump(), p, keep)

@@ -19,11 +19,12 @@ from minions.profile import (
     mark_frontier,
     predict,
 )
+from minions.protocol import get_protocol
 from minions.protocols.auto import Auto
 from minions.protocols.confidence import signals
 from minions.types import ChunkRef, JobOutput, JobRecord, Round, Turn, Usage
 
-from .helpers import REPORT
+from .helpers import CODE_ALL_CHUNKS, REPORT, job_reply
 
 TASK = "What was the total revenue in 2023?"
 CHUNK = ChunkRef(doc="d", index=0, page_start=1, page_end=1)
@@ -191,3 +192,44 @@ async def test_without_a_profile_auto_runs_the_default_cascade_and_says_so(
     assert "no profile" in Auto().cascade()[1]
     with pytest.raises(ConfigurationError, match="target"):
         Auto(target="soon")
+
+
+async def test_a_stage_sees_only_its_own_rounds_so_its_calls_are_its_plans_own():
+    """A stage runs as its plan ran when measured: after a Minion stage, the MinionS
+    stage sends the remote exactly what MinionS alone sends (no history of the Minion
+    stage's round in its prompts, so the plan's cached calls serve it), and the stages'
+    rounds join the run's numbered on."""
+    from minions.profile import FEATURES, Cascade, Stage
+
+    def remote_reply(messages):
+        first = messages[1].content if len(messages) > 1 else messages[0].content
+        if messages[0].content.startswith("You are the supervisor"):
+            return {"decision": "answer", "message": "$3.9 billion"}
+        if "Write a Python function `prepare_jobs" in first:
+            return CODE_ALL_CHUNKS
+        return {"decision": "final", "explanation": "", "answer": "$4.2 billion"}
+
+    def clients() -> tuple[ScriptedClient, ScriptedClient]:
+        local = ScriptedClient("local", replies=job_reply, local=True)
+        return local, ScriptedClient("remote", replies=remote_reply)
+
+    never = [-30.0] + [0.0] * len(FEATURES)  # P(correct) ~ 0: always escalate
+    stages = [
+        Stage(name="minion", protocol="minion", weights=never),
+        Stage(name="minions", protocol="minions", options={"max_rounds": 1}, weights=never),
+    ]
+    cascade = Cascade(stages=stages, threshold=0.5, why="test")
+    local, remote = clients()
+    both = await Auto(cascade=cascade).run(TASK, [REPORT], local=local, remote=remote)
+    alone_local, alone_remote = clients()
+    await get_protocol("minions")(max_rounds=1).run(
+        TASK, [REPORT], local=alone_local, remote=alone_remote
+    )
+    alone = [c.messages for c in alone_remote.calls]
+    sent = [c.messages for c in remote.calls]
+    assert alone and sent[len(sent) - len(alone) :] == alone
+    asked = [c.messages for c in local.calls]
+    assert asked[len(asked) - len(alone_local.calls) :] == [c.messages for c in alone_local.calls]
+    assert both.answer == "$4.2 billion"
+    assert any("stage 2 (minions) answered" in n for n in both.notes), both.notes
+    assert [r.index for r in both.rounds] == list(range(1, len(both.rounds) + 1))
