@@ -9,9 +9,11 @@
 
 and writes ``DIR/report.md``: the dev frontier; per plan on test its accuracy with a 95%
 bootstrap interval and its uncached remote dollars per question; and ``auto`` against
-the frontier plans next to it in cost (the dearest that costs no more than ``auto`` and
-the cheapest that costs more): the paired difference in accuracy on the same questions,
-with its bootstrap interval, and the cost ratio. ``DIR/test/frontier.png`` is the plot.
+the plans next to it in cost (the dearest that costs no more than ``auto`` and the
+cheapest that costs more; a test plan off the dev frontier, such as remote_only run as a
+reference, is marked so): the paired difference in accuracy on the same questions,
+with its bootstrap interval, next to both plans' dollars. ``DIR/test/frontier.png`` is the
+plot.
 
 ``python -m minions.evals.auto_report --plans PROFILE`` prints the frontier plans of a
 profile as ``--plan`` values of ``minions tune``, one a line.
@@ -99,17 +101,19 @@ def report(dev: Profile, test: Profile) -> str:
     target = auto.options.get("target", "the default target")
     lines += [
         "",
-        f"## `auto` ({target}) against the frontier plans next to it in cost",
+        f"## `auto` ({target}) against the plans next to it in cost",
         "",
-        "| frontier plan | its $/q | auto $/q | accuracy: auto - plan (95% CI, paired) |",
+        "| plan | its $/q | auto $/q | accuracy: auto - plan (95% CI, paired) |",
         "|---|---:|---:|---|",
     ]
+    frontier = {p.name for p in dev.frontier()}
     for p in neighbours(auto, others):
         mine, theirs = _paired(auto, p)
+        name = p.name if p.name in frontier else f"{p.name} (a reference, not on the dev frontier)"
         diff = (sum(mine) - sum(theirs)) / len(mine) if mine else 0.0
         ci = paired_difference_ci(mine, theirs)
         lines.append(
-            f"| {p.name} | {usd(p.usd)} | {usd(auto.usd)} | {diff * 100:+.1f} pts "
+            f"| {name} | {usd(p.usd)} | {usd(auto.usd)} | {diff * 100:+.1f} pts "
             f"({interval(ci, signed=True)}; {len(mine)} questions) |"
         )
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from test_tune import QUESTIONS, clients
 from minions.evals.auto_report import main, neighbours, plan_arg, report
 from minions.evals.report import paired_difference_ci
 from minions.evals.tune import TunePlan, parse_plan, tune_async
-from minions.profile import Outcome, PlanPoint, Profile
+from minions.profile import Outcome, PlanPoint, Profile, mark_frontier
 
 
 def point(name: str, usd: float, correct: list[bool], protocol: str = "minion") -> PlanPoint:
@@ -42,12 +42,15 @@ def test_auto_is_compared_with_the_plans_either_side_of_its_cost():
     ]
     low, high = paired_difference_ci([True, True, True, False], [True, True, False, False])
     assert low <= 0.25 <= high and low >= 0.0  # never worse on any question: no negative
-    dev = Profile(dataset="d", local="l", remote="r", plans=[cheap, mid, dear])
+    dev = Profile(dataset="d", local="l", remote="r", plans=mark_frontier([cheap, mid, dear]))
     test = Profile(dataset="d", local="l", remote="r", plans=[cheap, mid, dear, auto])
     text = report(dev, test)
     assert "| minion-1 | $0.0020 | $0.0040 | +25.0 pts" in text
     assert "| remote_only | $0.0100 | $0.0040 | -25.0 pts" in text
     assert "| **auto** | 4 | 75.0%" in text
+    # a plan the dev frontier left out, run on test as a reference, is marked so
+    dev = Profile(dataset="d", local="l", remote="r", plans=mark_frontier([cheap, mid]))
+    assert "| remote_only (a reference, not on the dev frontier) |" in report(dev, test)
 
 
 async def test_tune_measures_auto_on_test_after_the_dev_frontier(tmp_path: Path):
@@ -71,7 +74,7 @@ async def test_tune_measures_auto_on_test_after_the_dev_frontier(tmp_path: Path)
     )  # fmt: skip
     assert main([str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
-    assert "| **auto** |" in text and "against the frontier plans next to it in cost" in text
+    assert "| **auto** |" in text and "against the plans next to it in cost" in text
     dev_ids = {o.id for p in Profile.load(tmp_path / "profile.json").plans for o in p.outcomes}
     test_ids = {
         o.id for p in Profile.load(tmp_path / "test-profile.json").plans for o in p.outcomes
