@@ -8,11 +8,13 @@ each question (correct or not, dollars, the run's confidence signals,
 :mod:`minions.protocols.confidence`). From those outcomes each frontier plan gets a
 small logistic model, P(correct | signals) (:func:`fit_logistic`).
 
-:func:`calibrate` turns a profile and a user's target into a :class:`Cascade`: the
-frontier plans cheapest first, and one threshold on the predicted probability at
-which a stage's answer is kept (the last stage always answers). The threshold is the
-one that, replayed on the dev outcomes (every plan ran on every dev question, so the
-replay is exact there), meets the target at the least cost:
+:func:`calibrate` turns a profile and a user's target into a :class:`Cascade`: some of
+the frontier plans, cheapest first, and one threshold on the predicted probability at
+which a stage's answer is kept (the last stage always answers). The stages and the
+threshold are those that, replayed on the dev outcomes (every plan ran on every dev
+question, so the replay is exact there), meet the target at the least cost. Every
+subset of the frontier is a candidate, a single plan included: a stage that rarely
+answers only adds its cost to every question that escalates past it, and is left out.
 
 - ``quality:Q``: accuracy at least Q times the best plan's (``quality:0.95``), cheapest;
 - ``usd:X``: mean remote dollars per question at most X (``usd:0.01``), most accurate.
@@ -239,6 +241,26 @@ def _replay(
     return correct / len(ids), spent / len(ids)
 
 
+def _subsets(stages: Sequence[PlanPoint]) -> list[list[PlanPoint]]:
+    """Every non-empty subset of ``stages``, each in the given (cheapest first) order."""
+    return [
+        [s for i, s in enumerate(stages) if mask >> i & 1] for mask in range(1, 2 ** len(stages))
+    ]
+
+
+def _thresholds(stages: Sequence[PlanPoint]) -> list[float]:
+    """The thresholds that replay differently: every predicted probability on dev, and
+    one below and one above them all."""
+    return sorted(
+        {0.0, 1.01}
+        | {
+            predict(s.weights or [0.0] * (len(FEATURES) + 1), o.signals)
+            for s in stages[:-1]
+            for o in s.outcomes
+        }
+    )
+
+
 def calibrate(profile: Profile, target: Target | str) -> Cascade:
     """The cascade over ``profile``'s frontier that meets ``target`` (see the module)."""
     target = Target.parse(target) if isinstance(target, str) else target
@@ -249,42 +271,38 @@ def calibrate(profile: Profile, target: Target | str) -> Cascade:
     if not ids:
         raise ConfigurationError("the profile's frontier plans share no dev question")
     best = max(p.accuracy for p in profile.plans)
-    candidates = sorted(
-        {0.0, 1.01}
-        | {
-            predict(s.weights or [0.0] * (len(FEATURES) + 1), o.signals)
-            for s in stages
-            for o in s.outcomes
-        }
-    )
-    replays = [(t, *_replay(stages, t, ids)) for t in candidates]
+    replays = [
+        (threshold, *_replay(subset, threshold, ids), subset)
+        for subset in _subsets(stages)
+        for threshold in _thresholds(subset)
+    ]
     if target.kind == "quality":
         wanted = target.value * best
         meeting = [r for r in replays if r[1] >= wanted - 1e-9]
         chosen = (
-            min(meeting, key=lambda r: (r[2], -r[1]))
+            min(meeting, key=lambda r: (r[2], -r[1], len(r[3])))
             if meeting
-            else max(replays, key=lambda r: r[1])
+            else max(replays, key=lambda r: (r[1], -r[2]))
         )
         why = (
-            f"the cheapest threshold whose dev accuracy is at least {target.value:g} x the best "
-            f"plan's {best:.0%}"
+            f"the cheapest stages and threshold whose dev accuracy is at least "
+            f"{target.value:g} x the best plan's {best:.0%}"
             if meeting
-            else "no threshold met the target: the most accurate"
+            else "no cascade met the target: the most accurate"
         )
     else:
         meeting = [r for r in replays if r[2] <= target.value + 1e-12]
         chosen = (
-            max(meeting, key=lambda r: (r[1], -r[2]))
+            max(meeting, key=lambda r: (r[1], -r[2], -len(r[3])))
             if meeting
             else min(replays, key=lambda r: r[2])
         )
         why = (
-            f"the most accurate threshold within ${target.value:g} a question on dev"
+            f"the most accurate stages and threshold within ${target.value:g} a question on dev"
             if meeting
-            else "no threshold kept within the budget on dev: the cheapest"
+            else "no cascade kept within the budget on dev: the cheapest"
         )
-    threshold, accuracy, usd = chosen
+    threshold, accuracy, usd, chosen_stages = chosen
     return Cascade(
         stages=[
             Stage(
@@ -293,7 +311,7 @@ def calibrate(profile: Profile, target: Target | str) -> Cascade:
                 options=s.options,
                 weights=s.weights or [0.0] * (len(FEATURES) + 1),
             )
-            for s in stages
+            for s in chosen_stages
         ],
         threshold=threshold,
         why=why,

@@ -150,6 +150,15 @@ def test_calibration_meets_the_quality_target_at_the_least_cost():
         Target.parse("fast")
 
 
+def test_calibration_leaves_out_a_stage_that_only_adds_cost():
+    # the cheap plan is never right: a cascade through it pays its cost on every question
+    p = profile([False] * 10, [0.0] * 10)
+    assert [x.name for x in p.frontier()] == ["minion", "remote_only"]
+    cascade = calibrate(p, "quality:1.0")
+    assert [s.name for s in cascade.stages] == ["remote_only"]
+    assert cascade.dev_accuracy == 1.0 and cascade.dev_usd == pytest.approx(0.02)
+
+
 def minion_remote() -> ScriptedClient:
     """Minion's remote answers at once; remote_only's call gets a plain answer."""
 
