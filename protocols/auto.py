@@ -1,15 +1,16 @@
 """``auto``: a cascade over the tuned plans, cheapest first.
 
 Each stage runs one plan (a protocol and its options) on the same run, so its calls,
-rounds and dollars add up in one Result. After a stage, its confidence signals
+rounds and dollars add up in one Result; it sees only its own rounds, as its plan did
+when it was measured. After a stage, its confidence signals
 (:mod:`.confidence`: agreement of the local answers, the share of jobs that
 abstained, whether the quotes were found, whether the remote chose to answer) go
 through that plan's model of P(correct | signals); the stage's answer is kept when
 the probability reaches the cascade's threshold, else the next stage runs. The last
 stage always answers. The Result's notes say which stage answered and why.
 
-The stages, their models and the threshold come from a profile written by
-``minions tune`` (:mod:`minions.profile`; ``profile=`` a path, by default the user's
+The stages (the frontier plans worth running, cheapest first), their models and the
+threshold come from a profile written by ``minions tune`` (:mod:`minions.profile`; ``profile=`` a path, by default the user's
 profile), calibrated to ``target`` (``quality:0.95``: 95% of the best plan's accuracy
 at the least cost; ``usd:0.01``: the best accuracy within a cent a question). Without a
 profile the cascade is :data:`DEFAULT_CASCADE`, whose weights were set by hand, not
