@@ -10,11 +10,12 @@ the probability reaches the cascade's threshold, else the next stage runs. The l
 stage always answers. The Result's notes say which stage answered and why.
 
 The stages (the frontier plans worth running, cheapest first), their models and the
-threshold come from a profile written by ``minions tune`` (:mod:`minions.profile`; ``profile=`` a path, by default the user's
-profile), calibrated to ``target`` (``quality:0.95``: 95% of the best plan's accuracy
-at the least cost; ``usd:0.01``: the best accuracy within a cent a question). Without a
-profile the cascade is :data:`DEFAULT_CASCADE`, whose weights were set by hand, not
-measured, and the notes say so.
+threshold come from a profile written by ``minions tune`` (:mod:`minions.profile`;
+``profile=`` a path, by default the user's profile), calibrated to ``target``
+(``quality:0.95``: 95% of the best plan's accuracy at the least cost; ``usd:0.01``: the
+best accuracy within a cent a question). Without a profile the cascade is
+:data:`DEFAULT_CASCADE`, whose weights were set by hand, not measured, and the notes say
+so.
 """
 
 from __future__ import annotations
@@ -160,10 +161,13 @@ class Auto(Protocol[AutoConfig]):
 
     async def answer(self, run: Run) -> None:
         cascade, source = self.cascade()
-        run.note(
-            f"auto: {len(cascade.stages)} stages ({', '.join(s.name for s in cascade.stages)}), "
-            f"threshold {cascade.threshold:.2f}; {source}"
+        names = ", ".join(s.name for s in cascade.stages)
+        shape = (
+            f"{len(cascade.stages)} stages ({names}), threshold {cascade.threshold:.2f}"
+            if len(cascade.stages) > 1
+            else f"1 stage ({names})"
         )
+        run.note(f"auto: {shape}; {source}")
         for index, stage in enumerate(cascade.stages):
             run.answer, run.citations = None, []
             mine = await _alone(run, get_protocol(stage.protocol)(**stage.options))
@@ -176,8 +180,8 @@ class Auto(Protocol[AutoConfig]):
             if keep:
                 last = index == len(cascade.stages) - 1
                 reason = (
-                    "the last stage always answers"
-                    if last and p < cascade.threshold
+                    f"the last stage always answers; P(correct) {p:.2f}"
+                    if last
                     else f"P(correct) {p:.2f} >= {cascade.threshold:.2f}"
                 )
                 run.note(f"auto: stage {index + 1} ({stage.name}) answered: {reason} ({shown})")

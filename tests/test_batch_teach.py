@@ -36,17 +36,23 @@ def remote_reply(messages):
 
 
 def profile(path: Path) -> Path:
-    """A cheap minion stage trusted at first (P(correct) 0.88 whatever its signals)."""
+    """A cheap minion stage right on dev where it answered (P(correct) 0.88 then, 0.12
+    when it did not), and remote_only always right: calibrated, the cascade keeps the
+    minion's answers and escalates the rest, cheaper than remote_only alone."""
 
-    def point(name: str, protocol: str, usd: float, weights: list[float]) -> PlanPoint:
-        outcomes = [Outcome(id="q", correct=True, usd=usd)]
+    def point(name: str, protocol: str, usd: float, weights: list[float], right: list[bool]):
+        outcomes = [
+            Outcome(id=f"q{i}", correct=c, usd=usd, signals={"answered": float(c)})
+            for i, c in enumerate(right)
+        ]
         return PlanPoint(
             name=name, protocol=protocol, options={"max_rounds": 1} if protocol == "minion" else {},
-            n=1, accuracy=1.0, usd=usd, frontier=True, weights=weights, outcomes=outcomes,
+            n=len(right), accuracy=sum(right) / len(right), usd=usd, frontier=True,
+            weights=weights, outcomes=outcomes,
         )  # fmt: skip
 
-    plans = [point("minion", "minion", 0.001, [2.0] + [0.0] * 5)]
-    plans.append(point("remote_only", "remote_only", 0.02, [0.0] * 6))
+    plans = [point("minion", "minion", 0.001, [-2.0, 0, 0, 0, 0, 4.0], [True, False])]
+    plans.append(point("remote_only", "remote_only", 0.02, [0.0] * 6, [True, True]))
     return Profile(dataset="d", local="l", remote="r", plans=plans).save(path)
 
 
