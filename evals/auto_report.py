@@ -8,8 +8,8 @@
   (test) questions,
 
 and writes ``DIR/report.md``: the dev frontier; per plan on test its accuracy with a 95%
-bootstrap interval and its uncached remote dollars per question; and ``auto`` against
-the plans next to it in cost (the dearest that costs no more than ``auto`` and the
+bootstrap interval and its uncached remote dollars per question; and each ``auto`` plan
+against the plans next to it in cost (the dearest that costs no more than it and the
 cheapest that costs more; a test plan off the dev frontier, such as remote_only run as a
 reference, is marked so): the paired difference in accuracy on the same questions,
 with its bootstrap interval, next to both plans' dollars. ``DIR/test/frontier.png`` is the
@@ -93,29 +93,31 @@ def report(dev: Profile, test: Profile) -> str:
         "",
         *_plan_table(test.plans),
     ]
-    auto = next((p for p in test.plans if p.protocol == AUTO), None)
+    autos = [p for p in test.plans if p.protocol == AUTO]
     others = [p for p in test.plans if p.protocol != AUTO]
-    if auto is None:
+    if not autos:
         lines += ["", "No `auto` plan in the test run."]
-        return "\n".join(lines) + "\n"
-    target = auto.options.get("target", "the default target")
-    lines += [
-        "",
-        f"## `auto` ({target}) against the plans next to it in cost",
-        "",
-        "| plan | its $/q | auto $/q | accuracy: auto - plan (95% CI, paired) |",
-        "|---|---:|---:|---|",
-    ]
     frontier = {p.name for p in dev.frontier()}
-    for p in neighbours(auto, others):
-        mine, theirs = _paired(auto, p)
-        name = p.name if p.name in frontier else f"{p.name} (a reference, not on the dev frontier)"
-        diff = (sum(mine) - sum(theirs)) / len(mine) if mine else 0.0
-        ci = paired_difference_ci(mine, theirs)
-        lines.append(
-            f"| {name} | {usd(p.usd)} | {usd(auto.usd)} | {diff * 100:+.1f} pts "
-            f"({interval(ci, signed=True)}; {len(mine)} questions) |"
-        )
+    for auto in autos:
+        target = auto.options.get("target", "the default target")
+        lines += [
+            "",
+            f"## `{auto.name}` ({target}) against the plans next to it in cost",
+            "",
+            f"| plan | its $/q | {auto.name} $/q | accuracy: {auto.name} - plan (95% CI, paired) |",
+            "|---|---:|---:|---|",
+        ]
+        for p in neighbours(auto, others):
+            mine, theirs = _paired(auto, p)
+            name = (
+                p.name if p.name in frontier else f"{p.name} (a reference, not on the dev frontier)"
+            )
+            diff = (sum(mine) - sum(theirs)) / len(mine) if mine else 0.0
+            ci = paired_difference_ci(mine, theirs)
+            lines.append(
+                f"| {name} | {usd(p.usd)} | {usd(auto.usd)} | {diff * 100:+.1f} pts "
+                f"({interval(ci, signed=True)}; {len(mine)} questions) |"
+            )
     return "\n".join(lines) + "\n"
 
 

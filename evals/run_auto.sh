@@ -3,8 +3,8 @@
 # (local qwen2.5-coder-0.5b, remote stand-in qwen2.5-coder-1.5b priced as openai:gpt-4o),
 # `minions tune` on 15 dev questions (the six default plans; the frontier and the profile),
 # then on 15 test questions (the other half of the ids, never tuned on) the dev frontier's
-# plans, `auto` calibrated on dev to quality:0.95 and remote_only as a reference; then the
-# report.
+# plans, `auto` calibrated on dev to quality:0.95 (and to usd:0.01) and remote_only as a
+# reference; then the report.
 #
 #   evals/run_auto.sh                 # as committed; resumes where it stopped
 #
@@ -26,6 +26,7 @@ plans=()
 while IFS= read -r plan; do plans+=(--plan "$plan"); done \
   < <($PYTHON -m minions.evals.auto_report --plans "$OUT/profile.json")
 plans+=(--plan "auto=auto:profile=$OUT/profile.json,target=quality:0.95")
+plans+=(--plan "auto-usd=auto:profile=$OUT/profile.json,target=usd:0.01")
 # remote_only, the price every protocol is compared with, runs on test as a reference
 # when the dev frontier left it out
 case " ${plans[*]} " in
