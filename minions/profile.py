@@ -224,6 +224,12 @@ class Cascade(BaseModel):
         return index == len(self.stages) - 1 or p >= self.threshold, p
 
 
+def _weights(plan: PlanPoint) -> list[float]:
+    """A plan's model of P(correct | signals), or a flat one (0.5 whatever the signals)
+    when it has none."""
+    return plan.weights or [0.0] * (len(FEATURES) + 1)
+
+
 def _replay(
     stages: Sequence[PlanPoint], threshold: float, ids: Sequence[str]
 ) -> tuple[float, float]:
@@ -234,7 +240,7 @@ def _replay(
         for i, stage in enumerate(stages):
             outcome = by_plan[i][qid]
             spent += outcome.usd
-            p = predict(stage.weights or [0.0] * (len(FEATURES) + 1), outcome.signals)
+            p = predict(_weights(stage), outcome.signals)
             if i == len(stages) - 1 or p >= threshold:
                 correct += outcome.correct
                 break
@@ -252,12 +258,7 @@ def _thresholds(stages: Sequence[PlanPoint]) -> list[float]:
     """The thresholds that replay differently: every predicted probability on dev, and
     one below and one above them all."""
     return sorted(
-        {0.0, 1.01}
-        | {
-            predict(s.weights or [0.0] * (len(FEATURES) + 1), o.signals)
-            for s in stages[:-1]
-            for o in s.outcomes
-        }
+        {0.0, 1.01} | {predict(_weights(s), o.signals) for s in stages[:-1] for o in s.outcomes}
     )
 
 
@@ -309,7 +310,7 @@ def calibrate(profile: Profile, target: Target | str) -> Cascade:
                 name=s.name,
                 protocol=s.protocol,
                 options=s.options,
-                weights=s.weights or [0.0] * (len(FEATURES) + 1),
+                weights=_weights(s),
             )
             for s in chosen_stages
         ],
